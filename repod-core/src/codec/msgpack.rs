@@ -1,0 +1,381 @@
+//! The MessagePack codec, byte-compatible with Python repod.
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Codec, CodecKind};
+use crate::error::CodecError;
+use crate::message::RawMessage;
+
+/// The MessagePack codec, compatible with Python repod and PodSixNet-style peers.
+///
+/// The payload is one MessagePack map: the `"action"` key holds the action name, the other keys
+/// are the message's fields, in declaration order, after the action:
+///
+/// ```text
+/// {"action": "chat", "text": "Hello"}
+///
+/// 82                    map of 2 entries
+/// a6 61 63 74 69 6f 6e  "action"
+/// a4 63 68 61 74        "chat"
+/// a4 74 65 78 74        "text"
+/// a5 48 65 6c 6c 6f     "Hello"
+/// ```
+///
+/// These are the bytes Python's `msgpack.packb(d, use_bin_type=True)` produces for the same
+/// dictionary. Integers take their smallest encoding, `f64` fields are float64 (Python floats),
+/// `f32` fields float32. Bodies must serialize as a map (a struct with named fields) or be a
+/// unit struct, which encodes as a bare `{"action": …}`.
+///
+/// Decoding accepts what Python sends: any map; a map without `"action"` is a message with the
+/// empty action `""` (it goes to the fallback handler). The whole payload is checked before it
+/// is used: one value, nothing after it, no declared length beyond the bytes present, and at
+/// most [`MAX_DEPTH`] levels of nesting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MsgPack;
+
+/// How deeply arrays and maps may nest in a MessagePack payload.
+pub const MAX_DEPTH: usize = 64;
+
+const NAME: &str = "msgpack";
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Codec for MsgPack {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn kind(&self) -> CodecKind {
+        CodecKind::MsgPack
+    }
+
+    fn encode_payload<T: Serialize + ?Sized>(
+        &self,
+        action: &str,
+        body: &T,
+        dst: &mut BytesMut,
+    ) -> Result<(), CodecError> {
+        let encode_err = |reason: String| CodecError::Encode {
+            action: action.to_owned(),
+            reason,
+        };
+        SCRATCH.with(|scratch| {
+            // A re-entrant call (a Serialize impl that encodes a message) gets its own buffer.
+            let mut own = Vec::new();
+            let mut guard = scratch.try_borrow_mut();
+            let buf: &mut Vec<u8> = match guard.as_deref_mut() {
+                Ok(buf) => buf,
+                Err(_) => &mut own,
+            };
+            buf.clear();
+            rmp_serde::encode::write_named(buf, body).map_err(|e| encode_err(e.to_string()))?;
+            let (fields, header_len) = match map_header(buf) {
+                Some(found) => found,
+                None => {
+                    return Err(encode_err(
+                        "a msgpack message body must serialize as a map (a struct with named \
+                         fields) or be a unit struct"
+                            .to_owned(),
+                    ))
+                }
+            };
+            let mut w = BytesMutWriter(dst);
+            rmp::encode::write_map_len(&mut w, fields + 1)
+                .map_err(|e| encode_err(e.to_string()))?;
+            rmp::encode::write_str(&mut w, "action").map_err(|e| encode_err(e.to_string()))?;
+            rmp::encode::write_str(&mut w, action).map_err(|e| encode_err(e.to_string()))?;
+            dst.extend_from_slice(&buf[header_len..]);
+            if buf.capacity() > 64 * 1024 {
+                // Do not keep a large buffer alive after one large message.
+                *buf = Vec::new();
+            }
+            Ok(())
+        })
+    }
+
+    fn decode_raw(&self, payload: Bytes) -> Result<RawMessage, CodecError> {
+        let action = scan(&payload)?;
+        Ok(match action {
+            Some(range) => RawMessage::from_parts(CodecKind::MsgPack, payload, range, 0),
+            None => RawMessage::from_parts(CodecKind::MsgPack, payload, 0..0, 0),
+        })
+    }
+}
+
+/// A `std::io::Write` over `BytesMut` for rmp's encoding functions.
+struct BytesMutWriter<'a>(&'a mut BytesMut);
+
+impl std::io::Write for BytesMutWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The number of entries and the header length of a map encoded by rmp-serde; a unit struct
+/// (an empty array) or unit (nil) counts as an empty map.
+fn map_header(buf: &[u8]) -> Option<(u32, usize)> {
+    let first = *buf.first()?;
+    match first {
+        0x80..=0x8f => Some(((first & 0x0f) as u32, 1)),
+        0xde => Some((u16::from_be_bytes([*buf.get(1)?, *buf.get(2)?]) as u32, 3)),
+        0xdf => Some((
+            u32::from_be_bytes([*buf.get(1)?, *buf.get(2)?, *buf.get(3)?, *buf.get(4)?]),
+            5,
+        )),
+        0x90 | 0xc0 if buf.len() == 1 => Some((0, 1)),
+        _ => None,
+    }
+}
+
+pub(super) fn decode_body<T: DeserializeOwned>(raw: &RawMessage) -> Result<T, CodecError> {
+    let payload = raw.payload();
+    match rmp_serde::from_slice::<T>(payload) {
+        Ok(value) => Ok(value),
+        Err(first) => {
+            // A unit struct is encoded as a map holding only "action"; rmp-serde expects an
+            // empty array for it, so try that shape before giving up.
+            if is_bare_action(payload) {
+                if let Ok(value) = rmp_serde::from_slice::<T>(&[0x90]) {
+                    return Ok(value);
+                }
+            }
+            Err(CodecError::Body {
+                action: raw.action().to_owned(),
+                reason: first.to_string(),
+            })
+        }
+    }
+}
+
+/// Whether the payload is a map with no key other than `"action"`.
+fn is_bare_action(payload: &[u8]) -> bool {
+    matches!(payload.first(), Some(0x80 | 0x81))
+}
+
+/// Decodes a validated payload into a dynamic value.
+pub(crate) fn to_value(payload: &[u8]) -> Result<rmpv::Value, CodecError> {
+    // The payload was validated by `scan` when it was received (lengths fit, depth bounded),
+    // so rmpv's allocations are bounded by the payload's size.
+    let mut rd = payload;
+    rmpv::decode::read_value(&mut rd).map_err(|e| CodecError::Malformed {
+        codec: NAME,
+        reason: e.to_string(),
+    })
+}
+
+// ---- validation -------------------------------------------------------------------------------
+
+/// One MessagePack item as seen by the scanner.
+enum Item {
+    /// A scalar, string, binary or extension; fully consumed.
+    Leaf,
+    /// A string; its bytes are at this range of the payload.
+    Str(Range<usize>),
+    /// An array with this many elements follows.
+    Array(u64),
+    /// A map with this many entries follows.
+    Map(u64),
+}
+
+struct Scanner<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+fn malformed(reason: impl Into<String>) -> CodecError {
+    CodecError::Malformed {
+        codec: NAME,
+        reason: reason.into(),
+    }
+}
+
+impl<'a> Scanner<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize) -> Result<Range<usize>, CodecError> {
+        if n > self.remaining() {
+            return Err(malformed(format!(
+                "truncated: needs {n} more bytes at offset {}, {} left",
+                self.pos,
+                self.remaining()
+            )));
+        }
+        let start = self.pos;
+        self.pos += n;
+        Ok(start..self.pos)
+    }
+
+    fn uint(&mut self, width: usize) -> Result<u64, CodecError> {
+        let range = self.take(width)?;
+        Ok(self.buf[range]
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    }
+
+    /// Reads one item header (and a leaf's whole content).
+    fn item(&mut self) -> Result<Item, CodecError> {
+        let at = self.pos;
+        let marker = self.buf[self.take(1)?][0];
+        let item = match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Item::Leaf,
+            0x80..=0x8f => Item::Map(u64::from(marker & 0x0f)),
+            0x90..=0x9f => Item::Array(u64::from(marker & 0x0f)),
+            0xa0..=0xbf => Item::Str(self.take(usize::from(marker & 0x1f))?),
+            0xc1 => return Err(malformed(format!("reserved marker 0xc1 at offset {at}"))),
+            0xc4 | 0xc5 | 0xc6 => {
+                let len = self.uint(1 << (marker - 0xc4))?;
+                self.take(usize::try_from(len).unwrap_or(usize::MAX))?;
+                Item::Leaf
+            }
+            0xc7 | 0xc8 | 0xc9 => {
+                let len = self.uint(1 << (marker - 0xc7))?;
+                self.take(1)?;
+                self.take(usize::try_from(len).unwrap_or(usize::MAX))?;
+                Item::Leaf
+            }
+            0xca => self.take(4).map(|_| Item::Leaf)?,
+            0xcb => self.take(8).map(|_| Item::Leaf)?,
+            0xcc..=0xcf => self.take(1 << (marker - 0xcc)).map(|_| Item::Leaf)?,
+            0xd0..=0xd3 => self.take(1 << (marker - 0xd0)).map(|_| Item::Leaf)?,
+            0xd4..=0xd8 => self.take(1 + (1 << (marker - 0xd4))).map(|_| Item::Leaf)?,
+            0xd9 | 0xda | 0xdb => {
+                let len = self.uint(1 << (marker - 0xd9))?;
+                Item::Str(self.take(usize::try_from(len).unwrap_or(usize::MAX))?)
+            }
+            0xdc => Item::Array(self.uint(2)?),
+            0xdd => Item::Array(self.uint(4)?),
+            0xde => Item::Map(self.uint(2)?),
+            0xdf => Item::Map(self.uint(4)?),
+        };
+        Ok(item)
+    }
+
+    /// Skips one complete value, checking its structure; `depth` levels are already open.
+    fn skip_value(&mut self, depth: usize) -> Result<(), CodecError> {
+        // Remaining children of each open container, innermost last. Iterative, so hostile
+        // nesting cannot overflow the stack; bounded by MAX_DEPTH.
+        let mut open: Vec<u64> = Vec::new();
+        loop {
+            let children = match self.item()? {
+                Item::Array(n) => n,
+                Item::Map(n) => n * 2,
+                Item::Leaf | Item::Str(_) => 0,
+            };
+            if children > 0 {
+                if depth + open.len() >= MAX_DEPTH {
+                    return Err(CodecError::TooDeep { max: MAX_DEPTH });
+                }
+                // Every child takes at least one byte.
+                if children > self.remaining() as u64 {
+                    return Err(malformed(format!(
+                        "a container at offset {} declares {children} items but only {} bytes remain",
+                        self.pos,
+                        self.remaining()
+                    )));
+                }
+                open.push(children);
+                continue;
+            }
+            // A value is complete: close every container it completes.
+            loop {
+                match open.last_mut() {
+                    None => return Ok(()),
+                    Some(left) => {
+                        *left -= 1;
+                        if *left > 0 {
+                            break;
+                        }
+                        open.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn kind_name(marker: u8) -> &'static str {
+    match marker {
+        0x00..=0x7f | 0xe0..=0xff | 0xcc..=0xd3 => "an integer",
+        0x90..=0x9f | 0xdc | 0xdd => "an array",
+        0xa0..=0xbf | 0xd9..=0xdb => "a string",
+        0xc0 => "nil",
+        0xc2 | 0xc3 => "a boolean",
+        0xc4..=0xc6 => "binary data",
+        0xca | 0xcb => "a float",
+        _ => "an extension value",
+    }
+}
+
+/// Validates a whole payload and finds the range of its action name (`None`: no `"action"`).
+fn scan(payload: &[u8]) -> Result<Option<Range<usize>>, CodecError> {
+    let mut sc = Scanner {
+        buf: payload,
+        pos: 0,
+    };
+    let Some(&first) = payload.first() else {
+        return Err(CodecError::NotAMap {
+            found: "an empty payload",
+        });
+    };
+    let entries = match sc.item()? {
+        Item::Map(n) => n,
+        _ => {
+            return Err(CodecError::NotAMap {
+                found: kind_name(first),
+            })
+        }
+    };
+    if entries.saturating_mul(2) > sc.remaining() as u64 {
+        return Err(malformed(format!(
+            "the map declares {entries} entries but only {} bytes remain",
+            sc.remaining()
+        )));
+    }
+    let mut action = None;
+    for _ in 0..entries {
+        let key_at = sc.pos;
+        let is_action_key = match payload.get(key_at) {
+            Some(0xa0..=0xbf | 0xd9..=0xdb) => match sc.item()? {
+                Item::Str(r) => &payload[r] == b"action",
+                _ => false,
+            },
+            _ => {
+                sc.skip_value(1)?;
+                false
+            }
+        };
+        if is_action_key && action.is_none() {
+            match sc.item()? {
+                Item::Str(r) => {
+                    if std::str::from_utf8(&payload[r.clone()]).is_err() {
+                        return Err(malformed("the action name is not valid UTF-8"));
+                    }
+                    action = Some(r);
+                }
+                _ => return Err(CodecError::ActionNotAString),
+            }
+        } else {
+            sc.skip_value(1)?;
+        }
+    }
+    if sc.remaining() != 0 {
+        return Err(malformed(format!(
+            "{} unexpected bytes after the message map",
+            sc.remaining()
+        )));
+    }
+    Ok(action)
+}

@@ -1,0 +1,104 @@
+//! The dispatch traits implemented by `#[repod::channel]` and `#[repod::listener]`.
+//!
+//! Most users never implement these by hand: the macros generate the `match` on the action
+//! name. They are public so hand-written dispatchers (and tests) can do the same.
+
+use std::fmt;
+
+use crate::client::ClientContext;
+use crate::error::{ChannelError, CloseReason, CodecError};
+use crate::message::RawMessage;
+use crate::server::Context;
+
+/// A server-side channel: one value per connection, its handlers bound to actions.
+///
+/// `#[repod::channel]` implements this trait for the type of the annotated `impl` block.
+/// All channels of a server run on one dispatch loop, so a handler may read and change the
+/// other channels and the shared [`State`](Channel::State) through its [`Context`] without locks.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a repod channel",
+    note = "put `#[repod::channel]` on an `impl {Self}` block with `#[action(\"…\")]` handlers"
+)]
+pub trait Channel: Sized + Send + 'static {
+    /// The server-wide state shared by all channels (the fields of a Python `Server` subclass).
+    type State: Send + 'static;
+
+    /// The actions this channel handles, in declaration order.
+    const ACTIONS: &'static [&'static str];
+
+    /// Routes one message to its handler, or to the fallback for an unknown action.
+    fn dispatch(&mut self, ctx: &mut Context<'_, Self>, msg: RawMessage);
+
+    /// Called once when the connection is accepted, after the `connected` greeting is queued.
+    fn on_connect(&mut self, ctx: &mut Context<'_, Self>) {
+        let _ = ctx;
+    }
+
+    /// Called once when the connection ends, whichever side ended it.
+    fn on_close(&mut self, ctx: &mut Context<'_, Self>, reason: &CloseReason) {
+        let _ = (ctx, reason);
+    }
+
+    /// Called when the peer sent something invalid, before the connection is closed (for a
+    /// broken frame) or after the error reply was queued (for an undecodable body).
+    fn on_error(&mut self, ctx: &mut Context<'_, Self>, error: &ChannelError) {
+        let _ = (ctx, error);
+    }
+}
+
+/// A client-side listener: its handlers bound to the actions the server sends and to the
+/// built-in events `connected`, `socketConnect`, `disconnected` and `error`.
+///
+/// `#[repod::listener]` implements this trait.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a repod listener",
+    note = "put `#[repod::listener]` on an `impl {Self}` block with `#[action(\"…\")]` handlers"
+)]
+pub trait Listener {
+    /// The actions this listener handles, in declaration order.
+    const ACTIONS: &'static [&'static str];
+
+    /// Routes one event to its handler, or to the fallback for an unknown action.
+    fn dispatch(&mut self, ctx: &mut ClientContext<'_>, msg: RawMessage);
+}
+
+/// What a dispatcher does when a message cannot reach its handler or its handler fails.
+///
+/// Implemented by the server's [`Context`] (which replies to the peer with an `error`
+/// message) and the client's [`ClientContext`] (which raises a local `error` event).
+pub trait DispatchContext {
+    /// The body of `msg` did not decode into the handler's payload type.
+    fn invalid_body(&mut self, msg: &RawMessage, error: CodecError);
+
+    /// A handler returned `Err(error)`.
+    fn handler_failed(&mut self, action: &str, error: &dyn fmt::Display);
+
+    /// No handler matched and the type has no `network_received` fallback.
+    fn unhandled(&mut self, msg: &RawMessage) {
+        tracing::debug!(target: "repod::dispatch", action = msg.action(), "no handler for action");
+    }
+}
+
+/// The return type of a handler: `()` or `Result<(), E>` with `E: Display`.
+#[diagnostic::on_unimplemented(
+    message = "a repod handler must return `()` or `Result<(), E>` where `E: Display`, not `{Self}`",
+    label = "unsupported return type"
+)]
+pub trait HandlerResult {
+    /// Reports a failure to the context; does nothing for `()` and `Ok(())`.
+    fn report<C: DispatchContext + ?Sized>(self, ctx: &mut C, action: &str);
+}
+
+impl HandlerResult for () {
+    #[inline]
+    fn report<C: DispatchContext + ?Sized>(self, _ctx: &mut C, _action: &str) {}
+}
+
+impl<E: fmt::Display> HandlerResult for Result<(), E> {
+    #[inline]
+    fn report<C: DispatchContext + ?Sized>(self, ctx: &mut C, action: &str) {
+        if let Err(error) = self {
+            ctx.handler_failed(action, &error);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Error types, one enum per layer.
+
+use std::io;
+
+/// An error of the framing layer: the 4-byte length prefix and the bytes it announces.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The peer announced (or we tried to send) a frame longer than the configured maximum.
+    #[error("frame of {len} bytes exceeds the maximum frame length of {max} bytes")]
+    TooLarge {
+        /// The announced or attempted length in bytes.
+        len: u64,
+        /// The configured maximum in bytes.
+        max: usize,
+    },
+    /// The connection ended in the middle of a frame.
+    #[error("connection closed in the middle of a frame ({buffered} bytes of an unfinished frame were buffered)")]
+    Truncated {
+        /// How many bytes of the unfinished frame had arrived.
+        buffered: usize,
+    },
+    /// Reading from or writing to the socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// An error while turning a message into bytes or bytes into a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The payload is not valid for the codec (bad MessagePack, truncated data, ...).
+    #[error("malformed {codec} payload: {reason}")]
+    Malformed {
+        /// Name of the codec (`"bincode"` or `"msgpack"`).
+        codec: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A MessagePack payload whose top-level value is not a map.
+    #[error("a msgpack message must be a map with an \"action\" key, found {found}")]
+    NotAMap {
+        /// The kind of value that was found instead.
+        found: &'static str,
+    },
+    /// The `"action"` entry of a MessagePack map is not a string.
+    #[error("the \"action\" value of a msgpack message must be a string")]
+    ActionNotAString,
+    /// The payload nests arrays and maps deeper than the decoder accepts.
+    #[error("msgpack payload nests deeper than {max} levels")]
+    TooDeep {
+        /// The maximum nesting depth.
+        max: usize,
+    },
+    /// The body of a message does not match the type it was decoded into.
+    #[error("invalid body for action {action:?}: {reason}")]
+    Body {
+        /// The action of the message.
+        action: String,
+        /// Why decoding failed (missing field, wrong type, ...).
+        reason: String,
+    },
+    /// A message could not be encoded.
+    #[error("cannot encode message {action:?}: {reason}")]
+    Encode {
+        /// The action of the message.
+        action: String,
+        /// Why encoding failed.
+        reason: String,
+    },
+    /// An encoded message is longer than the maximum frame length.
+    #[error("message {action:?} encodes to {len} bytes, more than the maximum frame length of {max} bytes")]
+    TooLarge {
+        /// The action of the message.
+        action: String,
+        /// The encoded length.
+        len: usize,
+        /// The maximum frame length.
+        max: usize,
+    },
+    /// Dynamic values are only available for self-describing codecs.
+    #[error(
+        "the {codec} codec is not self-describing: decode the body into a concrete type instead"
+    )]
+    NotSelfDescribing {
+        /// Name of the codec.
+        codec: &'static str,
+    },
+}
+
+/// Why a connection ended; passed to `on_close` and the server's `on_disconnect`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed the connection.
+    #[error("closed by peer")]
+    PeerClosed,
+    /// Server code disconnected the peer (after flushing what was queued to it).
+    #[error("disconnected by the server")]
+    Disconnected,
+    /// The peer read too slowly and its outbound queue overflowed.
+    #[error("slow consumer")]
+    SlowConsumer,
+    /// The peer broke the protocol (oversized frame, undecodable payload, ...).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(String),
+    /// A handler of this channel panicked.
+    #[error("handler panicked: {0}")]
+    HandlerPanicked(String),
+    /// The server is shutting down.
+    #[error("server shutdown")]
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Whether queued outbound frames are still delivered before the socket closes.
+    pub fn flushes(&self) -> bool {
+        matches!(self, CloseReason::Disconnected | CloseReason::Shutdown)
+    }
+}
+
+/// Something a peer sent that could not be handled, reported to `on_error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// A frame was too large or truncated, or the socket failed; the connection closes.
+    #[error("{0}")]
+    Transport(String),
+    /// A payload could not be decoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+impl From<&FrameError> for ChannelError {
+    fn from(e: &FrameError) -> Self {
+        ChannelError::Transport(e.to_string())
+    }
+}
+
+/// A message could not be queued for sending.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The message could not be encoded (or is larger than the maximum frame length).
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    Closed,
+    /// The outbound queue is full.
+    #[error("the outbound queue is full")]
+    QueueFull,
+    /// No channel has this id.
+    #[error("no connected channel with id {0}")]
+    NoSuchChannel(u64),
+}

@@ -1,0 +1,154 @@
+//! Length-prefixed frames: a 4-byte big-endian length `N`, then `N` bytes of payload.
+//!
+//! This is the framing of Python repod (and PodSixNet's successors). The decoder checks the
+//! announced length against [`FrameConfig::max_frame_len`] *before* it reserves any memory, so a
+//! peer announcing a 4 GiB frame costs nothing but a closed connection.
+//!
+//! ```text
+//!  0        4                      4+N
+//!  +--------+----------------------+
+//!  | N (BE) |  payload (N bytes)   |
+//!  +--------+----------------------+
+//! ```
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+use crate::error::FrameError;
+
+/// Size of the length prefix in bytes.
+pub const HEADER_LEN: usize = 4;
+
+/// The default maximum frame length: 1 MiB.
+pub const DEFAULT_MAX_FRAME_LEN: usize = 1024 * 1024;
+
+/// Framing settings shared by the encoder and the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FrameConfig {
+    /// The largest payload accepted or sent, in bytes (the 4-byte header excluded).
+    /// Applies to decoding and encoding. The default value is 1 MiB (1,048,576 bytes);
+    /// values above `u32::MAX` are clipped to it, since the header cannot say more.
+    pub max_frame_len: usize,
+}
+
+impl Default for FrameConfig {
+    fn default() -> Self {
+        FrameConfig {
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+}
+
+impl FrameConfig {
+    /// A configuration with the given maximum payload length (clipped to `u32::MAX`).
+    pub fn with_max_frame_len(max_frame_len: usize) -> Self {
+        FrameConfig {
+            max_frame_len: max_frame_len.min(u32::MAX as usize),
+        }
+    }
+
+    /// Builds a [`FrameCodec`] with these settings.
+    pub fn new_codec(&self) -> FrameCodec {
+        FrameCodec::new(*self)
+    }
+}
+
+/// A tokio-util [`Decoder`]/[`Encoder`] for repod frames.
+///
+/// Decoding yields each frame's payload without its header. Encoding takes a payload and
+/// prepends its header. Most code never encodes through this type: the codecs of
+/// [`crate::codec`] produce complete frames, header included, so a broadcast is encoded once.
+#[derive(Debug)]
+pub struct FrameCodec {
+    config: FrameConfig,
+    inner: LengthDelimitedCodec,
+}
+
+impl FrameCodec {
+    /// A codec with the given settings.
+    pub fn new(config: FrameConfig) -> Self {
+        let config = FrameConfig::with_max_frame_len(config.max_frame_len);
+        let inner = LengthDelimitedCodec::builder()
+            .length_field_length(HEADER_LEN)
+            .big_endian()
+            .max_frame_length(config.max_frame_len)
+            .new_codec();
+        FrameCodec { config, inner }
+    }
+
+    /// The settings of this codec.
+    pub fn config(&self) -> FrameConfig {
+        self.config
+    }
+}
+
+impl Default for FrameCodec {
+    fn default() -> Self {
+        FrameCodec::new(FrameConfig::default())
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        // Check the announced length ourselves first, so the error carries the numbers.
+        if let Some(header) = src.get(..HEADER_LEN) {
+            let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+            if len as u64 > self.config.max_frame_len as u64 {
+                return Err(FrameError::TooLarge {
+                    len: len.into(),
+                    max: self.config.max_frame_len,
+                });
+            }
+        }
+        Ok(self.inner.decode(src)?.map(BytesMut::freeze))
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            None => Err(FrameError::Truncated {
+                buffered: src.len(),
+            }),
+        }
+    }
+}
+
+impl Encoder<Bytes> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
+        check_len(payload.len(), self.config.max_frame_len)?;
+        dst.reserve(HEADER_LEN + payload.len());
+        dst.put_u32(payload.len() as u32);
+        dst.extend_from_slice(&payload);
+        Ok(())
+    }
+}
+
+fn check_len(len: usize, max: usize) -> Result<(), FrameError> {
+    if len > max || len > u32::MAX as usize {
+        return Err(FrameError::TooLarge {
+            len: len as u64,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// Splits a complete frame (header included) into its payload.
+///
+/// Returns `None` when `frame` is shorter than its header says.
+pub fn payload_of(frame: &Bytes) -> Option<Bytes> {
+    let mut header = frame.get(..HEADER_LEN)?;
+    let len = header.get_u32() as usize;
+    let end = HEADER_LEN.checked_add(len)?;
+    if frame.len() < end {
+        return None;
+    }
+    Some(frame.slice(HEADER_LEN..end))
+}

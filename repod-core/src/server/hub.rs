@@ -1,0 +1,610 @@
+//! The sans-I/O heart of the server: every channel, the shared state, and dispatch.
+//!
+//! A [`Hub`] owns the channels and runs their handlers; it never touches a socket. The server
+//! feeds it decoded messages and drains each connection's [`Outbox`]; tests drive it directly.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use bytes::Bytes;
+
+use super::outbox::{Outbox, PushError};
+use crate::codec::{Codec, CodecKind};
+use crate::dispatch::{Channel, DispatchContext};
+use crate::error::{ChannelError, CloseReason, CodecError};
+use crate::message::{Connected, ErrorMessage, Message, RawMessage};
+
+/// Identifies one connection for the lifetime of a server; never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(pub(crate) u64);
+
+impl ChannelId {
+    /// The id as a number (1 for the first connection, then counting up).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A connection's id and peer address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The channel's id.
+    pub id: ChannelId,
+    /// The peer's address.
+    pub addr: SocketAddr,
+}
+
+/// Another channel, seen from a handler: its id, address and state.
+#[derive(Debug)]
+pub struct Peer<'a, Ch> {
+    /// The channel's id.
+    pub id: ChannelId,
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The channel's value.
+    pub channel: &'a Ch,
+}
+
+type Factory<Ch> = Box<dyn FnMut(&PeerInfo) -> Ch + Send>;
+type ConnectHook<S> = Box<dyn FnMut(&mut S, &PeerInfo) + Send>;
+type DisconnectHook<S> = Box<dyn FnMut(&mut S, &PeerInfo, &CloseReason) + Send>;
+
+struct Slot<Ch> {
+    info: PeerInfo,
+    /// `None` while one of its handlers runs.
+    channel: Option<Ch>,
+    outbox: Outbox,
+    close: Option<CloseReason>,
+}
+
+/// Channels and state, borrowed by contexts.
+pub(crate) struct Core<Ch: Channel> {
+    state: Ch::State,
+    slots: Vec<Option<Slot<Ch>>>,
+    free: Vec<usize>,
+    index: HashMap<ChannelId, usize>,
+    codec: CodecKind,
+    max_frame_len: usize,
+    /// Slots marked for closing, processed after the current handler returns.
+    closing: Vec<usize>,
+}
+
+impl<Ch: Channel> Core<Ch> {
+    fn encode<M: Message + ?Sized>(&self, msg: &M) -> Option<Bytes> {
+        match self.codec.encode(msg, self.max_frame_len) {
+            Ok(frame) => Some(frame),
+            Err(error) => {
+                tracing::error!(target: "repod::server", action = M::ACTION, %error, "cannot encode message");
+                None
+            }
+        }
+    }
+
+    fn mark_close(&mut self, slot: usize, reason: CloseReason) {
+        if let Some(Some(s)) = self.slots.get_mut(slot) {
+            if s.close.is_none() {
+                s.close = Some(reason);
+                self.closing.push(slot);
+            }
+        }
+    }
+
+    /// Queues a frame to one slot; a full queue marks the slot as a slow consumer.
+    fn push(&mut self, slot: usize, frame: Bytes) -> bool {
+        let Some(Some(s)) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        if matches!(&s.close, Some(r) if !r.flushes()) {
+            return false;
+        }
+        match s.outbox.push(frame) {
+            Ok(()) => true,
+            Err(PushError::Full) => {
+                tracing::warn!(target: "repod::server", id = s.info.id.0, peer = %s.info.addr, "outbound queue full: disconnecting slow consumer");
+                self.mark_close(slot, CloseReason::SlowConsumer);
+                false
+            }
+            Err(PushError::Closed) => false,
+        }
+    }
+
+    fn slot_of(&self, id: ChannelId) -> Option<usize> {
+        self.index.get(&id).copied()
+    }
+
+    fn send_frame_to(&mut self, id: ChannelId, frame: Bytes) -> bool {
+        match self.slot_of(id) {
+            Some(slot) => self.push(slot, frame),
+            None => false,
+        }
+    }
+
+    fn broadcast_frame(&mut self, frame: &Bytes, except: Option<usize>) -> usize {
+        let mut sent = 0;
+        for slot in 0..self.slots.len() {
+            if Some(slot) != except && self.slots[slot].is_some() && self.push(slot, frame.clone())
+            {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    fn peers(&self) -> impl Iterator<Item = Peer<'_, Ch>> + '_ {
+        self.slots.iter().flatten().filter_map(|s| {
+            if s.close.is_some() {
+                return None;
+            }
+            s.channel.as_ref().map(|channel| Peer {
+                id: s.info.id,
+                addr: s.info.addr,
+                channel,
+            })
+        })
+    }
+
+    fn channel(&self, id: ChannelId) -> Option<&Ch> {
+        let slot = self.slot_of(id)?;
+        self.slots[slot].as_ref()?.channel.as_ref()
+    }
+
+    fn channel_mut(&mut self, id: ChannelId) -> Option<&mut Ch> {
+        let slot = self.slot_of(id)?;
+        self.slots[slot].as_mut()?.channel.as_mut()
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+}
+
+macro_rules! shared_context_methods {
+    () => {
+        /// The server-wide state (the fields of a Python `Server` subclass).
+        pub fn state(&self) -> &Ch::State {
+            &self.core.state
+        }
+
+        /// The server-wide state, mutably.
+        pub fn state_mut(&mut self) -> &mut Ch::State {
+            &mut self.core.state
+        }
+
+        /// Sends a message to one channel. Returns `false` if no such channel is connected
+        /// (or its queue overflowed, which disconnects it as a slow consumer).
+        pub fn send_to<M: Message + ?Sized>(&mut self, id: ChannelId, msg: &M) -> bool {
+            match self.core.encode(msg) {
+                Some(frame) => self.core.send_frame_to(id, frame),
+                None => false,
+            }
+        }
+
+        /// Sends a message to every connected channel, encoding it once. Returns how many
+        /// channels it was queued to. Like Python repod's `server.send_to_all`.
+        pub fn send_to_all<M: Message + ?Sized>(&mut self, msg: &M) -> usize {
+            match self.core.encode(msg) {
+                Some(frame) => self.core.broadcast_frame(&frame, None),
+                None => 0,
+            }
+        }
+
+        /// Queues an already encoded frame (header included) to every channel.
+        pub fn send_frame_to_all(&mut self, frame: &Bytes) -> usize {
+            self.core.broadcast_frame(frame, None)
+        }
+
+        /// The other connected channels, in connection order: id, address and value.
+        pub fn channels(&self) -> impl Iterator<Item = Peer<'_, Ch>> + '_ {
+            self.core.peers()
+        }
+
+        /// Another channel's value, by id (`None` for the current channel and unknown ids).
+        pub fn channel(&self, id: ChannelId) -> Option<&Ch> {
+            self.core.channel(id)
+        }
+
+        /// Another channel's value, mutably.
+        pub fn channel_mut(&mut self, id: ChannelId) -> Option<&mut Ch> {
+            self.core.channel_mut(id)
+        }
+
+        /// The number of connected channels, the current one included.
+        pub fn channel_count(&self) -> usize {
+            self.core.len()
+        }
+
+        /// Disconnects a channel after flushing what is queued to it.
+        pub fn disconnect_peer(&mut self, id: ChannelId) {
+            if let Some(slot) = self.core.slot_of(id) {
+                self.core.mark_close(slot, CloseReason::Disconnected);
+            }
+        }
+
+        /// The codec of this server.
+        pub fn codec(&self) -> CodecKind {
+            self.core.codec
+        }
+    };
+}
+
+/// What a handler can reach: its peer, the other channels, and the server state.
+///
+/// The other channels are visible through [`channels`](Context::channels); the current one is
+/// `self` in the handler, so it is not listed there.
+pub struct Context<'a, Ch: Channel> {
+    core: &'a mut Core<Ch>,
+    slot: usize,
+    info: PeerInfo,
+}
+
+impl<Ch: Channel> Context<'_, Ch> {
+    shared_context_methods!();
+
+    /// This channel's id.
+    pub fn id(&self) -> ChannelId {
+        self.info.id
+    }
+
+    /// This channel's peer address.
+    pub fn addr(&self) -> SocketAddr {
+        self.info.addr
+    }
+
+    /// This channel's id and address.
+    pub fn peer(&self) -> PeerInfo {
+        self.info
+    }
+
+    /// Sends a message to this channel's peer. Returns `false` if it could not be queued.
+    pub fn send<M: Message + ?Sized>(&mut self, msg: &M) -> bool {
+        match self.core.encode(msg) {
+            Some(frame) => self.core.push(self.slot, frame),
+            None => false,
+        }
+    }
+
+    /// Sends a message to every channel but this one, encoding it once.
+    pub fn send_to_others<M: Message + ?Sized>(&mut self, msg: &M) -> usize {
+        match self.core.encode(msg) {
+            Some(frame) => self.core.broadcast_frame(&frame, Some(self.slot)),
+            None => 0,
+        }
+    }
+
+    /// Closes this channel once the handler returns, after flushing what is queued to it.
+    pub fn disconnect(&mut self) {
+        self.core.mark_close(self.slot, CloseReason::Disconnected);
+    }
+}
+
+impl<Ch: Channel> DispatchContext for Context<'_, Ch> {
+    fn invalid_body(&mut self, msg: &RawMessage, error: CodecError) {
+        tracing::debug!(target: "repod::server", id = self.info.id.0, action = msg.action(), %error, "invalid message body");
+        self.send(&ErrorMessage::new(error.to_string()));
+    }
+
+    fn handler_failed(&mut self, action: &str, error: &dyn fmt::Display) {
+        tracing::debug!(target: "repod::server", id = self.info.id.0, action, %error, "handler returned an error");
+        self.send(&ErrorMessage::new(error.to_string()));
+    }
+}
+
+/// Server-wide access outside any handler: for ticks, timers and [`Hub::with_context`].
+pub struct ServerContext<'a, Ch: Channel> {
+    core: &'a mut Core<Ch>,
+}
+
+impl<Ch: Channel> ServerContext<'_, Ch> {
+    shared_context_methods!();
+
+    /// Every connected channel, mutably: id, address and value.
+    pub fn channels_mut(&mut self) -> impl Iterator<Item = (PeerInfo, &mut Ch)> + '_ {
+        self.core.slots.iter_mut().flatten().filter_map(|s| {
+            if s.close.is_some() {
+                return None;
+            }
+            let info = s.info;
+            s.channel.as_mut().map(|c| (info, c))
+        })
+    }
+}
+
+/// Settings of a [`Hub`].
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    /// The codec every connection speaks.
+    pub codec: CodecKind,
+    /// The largest frame payload sent.
+    pub max_frame_len: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            codec: CodecKind::default(),
+            max_frame_len: crate::frame::DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+}
+
+/// All channels of a server and its state, without any I/O.
+///
+/// The server runs one `Hub` on its dispatch loop. Tests can drive one directly: connect a
+/// channel with an [`Outbox`], feed it [`RawMessage`]s, read the frames from the receiver.
+pub struct Hub<Ch: Channel> {
+    core: Core<Ch>,
+    next_id: u64,
+    factory: Factory<Ch>,
+    on_connect: Option<ConnectHook<Ch::State>>,
+    on_disconnect: Option<DisconnectHook<Ch::State>>,
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+impl<Ch: Channel> Hub<Ch> {
+    /// A hub with this state, creating each channel's value with `factory`.
+    pub fn new(
+        config: HubConfig,
+        state: Ch::State,
+        factory: impl FnMut(&PeerInfo) -> Ch + Send + 'static,
+    ) -> Self {
+        Hub {
+            core: Core {
+                state,
+                slots: Vec::new(),
+                free: Vec::new(),
+                index: HashMap::new(),
+                codec: config.codec,
+                max_frame_len: config.max_frame_len,
+                closing: Vec::new(),
+            },
+            next_id: 1,
+            factory: Box::new(factory),
+            on_connect: None,
+            on_disconnect: None,
+        }
+    }
+
+    /// Sets the server-level hook run after a channel's own `on_connect`.
+    pub fn set_on_connect(&mut self, hook: impl FnMut(&mut Ch::State, &PeerInfo) + Send + 'static) {
+        self.on_connect = Some(Box::new(hook));
+    }
+
+    /// Sets the server-level hook run after a channel's own `on_close`.
+    pub fn set_on_disconnect(
+        &mut self,
+        hook: impl FnMut(&mut Ch::State, &PeerInfo, &CloseReason) + Send + 'static,
+    ) {
+        self.on_disconnect = Some(Box::new(hook));
+    }
+
+    /// Adds a connection: creates its channel, queues the `connected` greeting, runs the
+    /// `on_connect` hooks.
+    pub fn connect(&mut self, addr: SocketAddr, outbox: Outbox) -> ChannelId {
+        let id = ChannelId(self.next_id);
+        self.next_id += 1;
+        let info = PeerInfo { id, addr };
+        let slot = match self.core.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.core.slots.push(None);
+                self.core.slots.len() - 1
+            }
+        };
+        self.core.slots[slot] = Some(Slot {
+            info,
+            channel: None,
+            outbox,
+            close: None,
+        });
+        self.core.index.insert(id, slot);
+        tracing::debug!(target: "repod::server", id = id.0, peer = %addr, "channel connected");
+        let factory = &mut self.factory;
+        match catch_unwind(AssertUnwindSafe(|| factory(&info))) {
+            Ok(channel) => {
+                if let Some(s) = self.core.slots[slot].as_mut() {
+                    s.channel = Some(channel);
+                }
+                if let Some(greeting) = self.core.encode(&Connected) {
+                    self.core.push(slot, greeting);
+                }
+                self.run(slot, |ch, ctx| ch.on_connect(ctx));
+                if let Some(hook) = self.on_connect.as_mut() {
+                    let state = &mut self.core.state;
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(|| hook(state, &info))) {
+                        tracing::error!(target: "repod::server", panic = %panic_message(&*p), "server on_connect hook panicked");
+                    }
+                }
+            }
+            Err(p) => {
+                self.core
+                    .mark_close(slot, CloseReason::HandlerPanicked(panic_message(&*p)));
+            }
+        }
+        self.process_closing();
+        id
+    }
+
+    /// Runs `f` on a slot's channel with a context; a panic marks the slot closed.
+    fn run(&mut self, slot: usize, f: impl FnOnce(&mut Ch, &mut Context<'_, Ch>)) {
+        let Some(s) = self.core.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let info = s.info;
+        let Some(mut channel) = s.channel.take() else {
+            return;
+        };
+        let mut ctx = Context {
+            core: &mut self.core,
+            slot,
+            info,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| f(&mut channel, &mut ctx)));
+        if let Some(s) = self.core.slots[slot].as_mut() {
+            s.channel = Some(channel);
+        }
+        if let Err(p) = result {
+            let message = panic_message(&*p);
+            tracing::error!(target: "repod::server", id = info.id.0, peer = %info.addr, panic = %message, "handler panicked: closing its channel");
+            self.core
+                .mark_close(slot, CloseReason::HandlerPanicked(message));
+        }
+    }
+
+    /// Dispatches one message from a connection to its channel's handler.
+    ///
+    /// Messages for unknown or closing channels are dropped.
+    pub fn dispatch(&mut self, id: ChannelId, msg: RawMessage) {
+        let Some(slot) = self.core.slot_of(id) else {
+            return;
+        };
+        if self.core.slots[slot]
+            .as_ref()
+            .is_some_and(|s| s.close.is_some())
+        {
+            return;
+        }
+        tracing::trace!(target: "repod::server", id = id.0, action = msg.action(), "dispatch");
+        self.run(slot, |ch, ctx| ch.dispatch(ctx, msg));
+        self.process_closing();
+    }
+
+    /// Reports a peer error to the channel's `on_error` hook.
+    pub fn peer_error(&mut self, id: ChannelId, error: &ChannelError) {
+        if let Some(slot) = self.core.slot_of(id) {
+            self.run(slot, |ch, ctx| ch.on_error(ctx, error));
+            self.process_closing();
+        }
+    }
+
+    /// Closes a channel: runs `on_close` and `on_disconnect`, then releases its outbox
+    /// (flushing first if `reason` [flushes](CloseReason::flushes)).
+    pub fn close(&mut self, id: ChannelId, reason: CloseReason) {
+        if let Some(slot) = self.core.slot_of(id) {
+            self.core.mark_close(slot, reason);
+            self.process_closing();
+        }
+    }
+
+    fn process_closing(&mut self) {
+        while let Some(slot) = self.core.closing.pop() {
+            let Some(reason) = self.core.slots[slot].as_ref().and_then(|s| s.close.clone()) else {
+                continue;
+            };
+            self.run(slot, |ch, ctx| ch.on_close(ctx, &reason));
+            let Some(s) = self.core.slots[slot].take() else {
+                continue;
+            };
+            self.core.index.remove(&s.info.id);
+            self.core.free.push(slot);
+            match &reason {
+                CloseReason::PeerClosed | CloseReason::Disconnected | CloseReason::Shutdown => {
+                    tracing::debug!(target: "repod::server", id = s.info.id.0, peer = %s.info.addr, %reason, "channel closed")
+                }
+                _ => {
+                    tracing::warn!(target: "repod::server", id = s.info.id.0, peer = %s.info.addr, %reason, "channel closed")
+                }
+            }
+            if let Some(hook) = self.on_disconnect.as_mut() {
+                let state = &mut self.core.state;
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| hook(state, &s.info, &reason))) {
+                    tracing::error!(target: "repod::server", panic = %panic_message(&*p), "server on_disconnect hook panicked");
+                }
+            }
+            if !reason.flushes() {
+                s.outbox.cancel();
+            }
+            // Dropping the outbox lets the writer flush what is queued, then close.
+        }
+    }
+
+    /// Queues an encoded frame to one channel.
+    pub fn send_frame_to(&mut self, id: ChannelId, frame: Bytes) -> bool {
+        let sent = self.core.send_frame_to(id, frame);
+        self.process_closing();
+        sent
+    }
+
+    /// Queues an encoded frame to every channel.
+    pub fn send_frame_to_all(&mut self, frame: &Bytes) -> usize {
+        let sent = self.core.broadcast_frame(frame, None);
+        self.process_closing();
+        sent
+    }
+
+    /// Runs `f` with server-wide access to the state and all channels.
+    pub fn with_context<R>(&mut self, f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R) -> R {
+        let result = f(&mut ServerContext {
+            core: &mut self.core,
+        });
+        self.process_closing();
+        result
+    }
+
+    /// Closes every channel with [`CloseReason::Shutdown`], flushing their queues.
+    pub fn shutdown(&mut self) {
+        let slots: Vec<usize> = self.core.index.values().copied().collect();
+        for slot in slots {
+            self.core.mark_close(slot, CloseReason::Shutdown);
+        }
+        self.process_closing();
+    }
+
+    /// Id and address of every connected channel, in connection order.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let mut peers: Vec<PeerInfo> = self.core.slots.iter().flatten().map(|s| s.info).collect();
+        peers.sort_by_key(|p| p.id);
+        peers
+    }
+
+    /// The number of connected channels.
+    pub fn len(&self) -> usize {
+        self.core.len()
+    }
+
+    /// Whether no channel is connected.
+    pub fn is_empty(&self) -> bool {
+        self.core.len() == 0
+    }
+
+    /// The server-wide state.
+    pub fn state(&self) -> &Ch::State {
+        &self.core.state
+    }
+
+    /// The server-wide state, mutably.
+    pub fn state_mut(&mut self) -> &mut Ch::State {
+        &mut self.core.state
+    }
+
+    /// A channel's value by id.
+    pub fn channel(&self, id: ChannelId) -> Option<&Ch> {
+        self.core.channel(id)
+    }
+
+    /// The codec of this hub.
+    pub fn codec(&self) -> CodecKind {
+        self.core.codec
+    }
+
+    /// The maximum frame length used when encoding.
+    pub fn max_frame_len(&self) -> usize {
+        self.core.max_frame_len
+    }
+}
