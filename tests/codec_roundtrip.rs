@@ -1,0 +1,286 @@
+//! Messages of several shapes survive a round trip through both codecs.
+
+use std::collections::BTreeMap;
+
+use repod::{Bincode, Codec, CodecError, CodecKind, Message, MsgPack, RawMessage};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Ping;
+impl Message for Ping {
+    const ACTION: &'static str = "ping";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Chat {
+    text: String,
+    from: String,
+}
+impl Message for Chat {
+    const ACTION: &'static str = "chat";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Vec2 {
+    x: f32,
+    y: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Team {
+    Red,
+    Blue { captain: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Everything {
+    unit_like: (),
+    flag: bool,
+    small: u8,
+    negative: i64,
+    big: u64,
+    ratio: f32,
+    precise: f64,
+    text: String,
+    unicode: String,
+    position: Vec2,
+    path: Vec<Vec2>,
+    scores: BTreeMap<String, i32>,
+    nested: Vec<Vec<u16>>,
+    nickname: Option<String>,
+    missing: Option<u32>,
+    team: Team,
+    other_team: Team,
+    #[serde(with = "serde_bytes")]
+    blob: Vec<u8>,
+}
+impl Message for Everything {
+    const ACTION: &'static str = "game_state";
+}
+
+fn everything() -> Everything {
+    Everything {
+        unit_like: (),
+        flag: true,
+        small: 7,
+        negative: -1_234_567_890_123,
+        big: u64::MAX,
+        ratio: 0.25,
+        precise: std::f64::consts::PI,
+        text: "Hello".into(),
+        unicode: "héllo wörld ✓ 🎮".into(),
+        position: Vec2 { x: 1.5, y: -2.0 },
+        path: vec![Vec2 { x: 0.0, y: 0.0 }, Vec2 { x: 10.0, y: 1e300 }],
+        scores: [("alice".to_owned(), 10), ("bob".to_owned(), -3)].into(),
+        nested: vec![vec![], vec![1, 2, 3], vec![65535]],
+        nickname: Some("ace".into()),
+        missing: None,
+        team: Team::Red,
+        other_team: Team::Blue {
+            captain: "carol".into(),
+        },
+        blob: vec![0, 1, 2, 255],
+    }
+}
+
+fn round_trip<C: Codec, M: Message + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    codec: &C,
+    msg: &M,
+) -> RawMessage {
+    let frame = codec.encode(msg, usize::MAX).unwrap();
+    assert_eq!(
+        u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+        frame.len() - 4
+    );
+    let raw = codec.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.action(), M::ACTION);
+    assert!(raw.is::<M>());
+    assert_eq!(raw.codec(), codec.kind());
+    let back: M = raw.decode().unwrap();
+    assert_eq!(&back, msg);
+    raw
+}
+
+fn all_shapes<C: Codec>(codec: C) {
+    round_trip(&codec, &Ping);
+    round_trip(
+        &codec,
+        &Chat {
+            text: "Hello".into(),
+            from: "Alice".into(),
+        },
+    );
+    round_trip(&codec, &everything());
+    round_trip(
+        &codec,
+        &Chat {
+            text: String::new(),
+            from: "x".repeat(70_000),
+        },
+    );
+}
+
+#[test]
+fn bincode_round_trips_every_shape() {
+    all_shapes(Bincode);
+    all_shapes(CodecKind::Bincode);
+}
+
+#[test]
+fn msgpack_round_trips_every_shape() {
+    all_shapes(MsgPack);
+    all_shapes(CodecKind::MsgPack);
+}
+
+#[test]
+fn unit_struct_is_a_bare_action() {
+    let frame = MsgPack.encode(&Ping, 64).unwrap();
+    // {"action": "ping"}
+    assert_eq!(&frame[4..], b"\x81\xa6action\xa4ping");
+    let frame = Bincode.encode(&Ping, 64).unwrap();
+    // varint length 4, "ping", empty body
+    assert_eq!(&frame[..], b"\x00\x00\x00\x05\x04ping");
+}
+
+#[test]
+fn action_is_read_without_decoding_the_body() {
+    // The body does not fit `Chat`, yet the action is available: routing happens first.
+    let frame = MsgPack
+        .encode_frame("chat", &BTreeMap::from([("text", 5)]), 1024)
+        .unwrap();
+    let raw = MsgPack.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.action(), "chat");
+    let err = raw.decode::<Chat>().unwrap_err();
+    assert!(matches!(err, CodecError::Body { ref action, .. } if action == "chat"));
+    assert!(err.to_string().contains("chat"), "{err}");
+
+    let frame = Bincode.encode(&Ping, 1024).unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.action(), "ping");
+    let err = raw.decode::<Chat>().unwrap_err();
+    assert!(
+        err.to_string().contains("invalid body for action \"ping\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn msgpack_map_without_action_has_the_empty_action() {
+    // {"text": "Hello"}
+    let raw = MsgPack
+        .decode_raw(bytes::Bytes::from_static(b"\x81\xa4text\xa5Hello"))
+        .unwrap();
+    assert_eq!(raw.action(), "");
+    assert_eq!(raw.get("text").unwrap().as_str(), Some("Hello"));
+}
+
+#[test]
+fn msgpack_rejects_what_is_not_a_message_map() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"", "empty payload"),
+        (b"\x93\x01\x02\x03", "an array"),
+        (b"\xa4chat", "a string"),
+        (b"\x81\xa6action\x05", "must be a string"),
+        (b"\x82\xa6action\xa4chat", "truncated"),
+        (b"\x81\xa6action\xa4chat\x00", "unexpected bytes after"),
+        (b"\xdf\xff\xff\xff\xff", "declares"),
+        (b"\x81\xa6action\xc1", "reserved marker"),
+    ];
+    for (payload, needle) in cases {
+        let err = MsgPack
+            .decode_raw(bytes::Bytes::copy_from_slice(payload))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(needle),
+            "{payload:x?}: {err} should mention {needle:?}"
+        );
+    }
+}
+
+#[test]
+fn msgpack_rejects_hostile_nesting() {
+    // {"action": "x", "deep": [[[[...]]]]} nested far beyond the limit.
+    let mut payload = b"\x82\xa6action\xa1x\xa4deep".to_vec();
+    payload.extend(std::iter::repeat_n(0x91u8, 100_000));
+    payload.push(0xc0);
+    let err = MsgPack.decode_raw(payload.into()).unwrap_err();
+    assert!(matches!(err, CodecError::TooDeep { .. }), "{err}");
+}
+
+#[test]
+fn bincode_dynamic_values_are_refused_clearly() {
+    let frame = Bincode.encode(&Ping, 64).unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    let err = raw.to_value().unwrap_err();
+    assert!(err.to_string().contains("not self-describing"), "{err}");
+}
+
+#[test]
+fn bincode_rejects_trailing_bytes_and_lying_lengths() {
+    let frame = Bincode
+        .encode(
+            &Chat {
+                text: "a".into(),
+                from: "b".into(),
+            },
+            64,
+        )
+        .unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    let err = raw.decode::<Ping>().unwrap_err();
+    assert!(err.to_string().contains("unexpected bytes"), "{err}");
+
+    // A string announcing u64::MAX bytes must fail without allocating them.
+    let mut payload = b"\x04chat".to_vec();
+    payload.push(253);
+    payload.extend_from_slice(&u64::MAX.to_le_bytes());
+    let raw = Bincode.decode_raw(payload.into()).unwrap();
+    assert!(raw.decode::<Chat>().is_err());
+
+    // An action name announcing 2^32 bytes.
+    let mut payload = vec![252];
+    payload.extend_from_slice(&u32::MAX.to_le_bytes());
+    assert!(Bincode.decode_raw(payload.into()).is_err());
+}
+
+#[test]
+fn encoding_respects_the_maximum_frame_length() {
+    let msg = Chat {
+        text: "x".repeat(100),
+        from: String::new(),
+    };
+    for codec in [CodecKind::Bincode, CodecKind::MsgPack] {
+        let err = codec.encode(&msg, 50).unwrap_err();
+        assert!(
+            matches!(err, CodecError::TooLarge { max: 50, .. }),
+            "{codec}: {err}"
+        );
+    }
+}
+
+#[test]
+fn msgpack_refuses_bodies_that_are_not_maps() {
+    #[derive(Serialize)]
+    struct Pair(u8, u8);
+    impl Message for Pair {
+        const ACTION: &'static str = "pair";
+    }
+    let err = MsgPack.encode(&Pair(1, 2), 64).unwrap_err();
+    assert!(err.to_string().contains("must serialize as a map"), "{err}");
+    // Bincode carries tuple structs fine.
+    let frame = Bincode.encode(&Pair(1, 2), 64).unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.decode::<(u8, u8)>().unwrap(), (1, 2));
+}
+
+#[test]
+fn codec_kind_parses_from_flags() {
+    assert_eq!("bincode".parse::<CodecKind>().unwrap(), CodecKind::Bincode);
+    assert_eq!("MsgPack".parse::<CodecKind>().unwrap(), CodecKind::MsgPack);
+    let err = "json".parse::<CodecKind>().unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("expected \"bincode\" or \"msgpack\""));
+    assert_eq!(CodecKind::default(), CodecKind::Bincode);
+}
