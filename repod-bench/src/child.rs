@@ -1,0 +1,97 @@
+//! Servers run in a child process: the bench binary re-executed with the hidden `serve`
+//! subcommand. The child prints `LISTENING <addr>` once bound and exits when its stdin closes.
+
+use std::io;
+use std::net::SocketAddr;
+use std::process::Stdio;
+
+use repod_core::{Codec, CodecKind};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::Impl;
+
+/// A running server process.
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `imp`'s server for `codec`, echoing `move`s back if `echo`.
+    pub async fn start(imp: Impl, codec: CodecKind, echo: bool) -> io::Result<ServerProcess> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("serve")
+            .arg("--impl")
+            .arg(imp.name())
+            .arg("--codec")
+            .arg(codec.name());
+        if echo {
+            cmd.arg("--echo");
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).await?;
+        let addr = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("server child said {line:?}")))?;
+        Ok(ServerProcess { child, addr })
+    }
+
+    /// The child's resident set size in bytes.
+    pub fn rss(&self) -> io::Result<u64> {
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| io::Error::other("server child already exited"))?;
+        rss_of(pid)
+    }
+
+    /// Closes the child's stdin, which ends it, and waits; kills it after 5 s.
+    pub async fn stop(mut self) -> io::Result<()> {
+        drop(self.child.stdin.take());
+        match tokio::time::timeout(std::time::Duration::from_secs(5), self.child.wait()).await {
+            Ok(status) => status.map(drop),
+            Err(_) => self.child.kill().await,
+        }
+    }
+}
+
+/// `VmRSS` of a process, in bytes.
+pub fn rss_of(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| io::Error::other("no VmRSS in /proc/<pid>/status"))
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the new soft limit.
+pub fn raise_nofile() -> libc::rlim_t {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            let _ = libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+        lim.rlim_cur
+    }
+}

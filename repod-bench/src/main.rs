@@ -1,0 +1,358 @@
+//! `repod-bench`: end-to-end figures for repod and for a plain tokio baseline, same run.
+//!
+//! ```text
+//! cargo run --release -p repod-bench -- --quick
+//! cargo run --release -p repod-bench -- --only rtt,throughput --codec bincode --duration 3
+//! ```
+//!
+//! Every server runs in its own child process (this binary re-executed with the hidden `serve`
+//! subcommand), the load generator in this one; each process has a 2-worker multi-thread tokio
+//! runtime. The load generator ([`load`]) is the same hand-written client for every
+//! implementation, so the ratio repod/baseline compares servers. See docs/performance.md.
+
+mod baseline;
+mod child;
+mod load;
+mod proto;
+mod repod_impl;
+mod report;
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use repod_core::{Codec, CodecKind};
+
+use crate::child::ServerProcess;
+use crate::report::Table;
+
+/// What a server child needs to know.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeConfig {
+    pub codec: CodecKind,
+    /// Echo every `move` back to its sender.
+    pub echo: bool,
+}
+
+/// A server implementation under test: serves the bench protocol ([`proto`]) on a listener.
+pub trait Implementation: Sync {
+    /// The name used on the command line and in tables.
+    fn name(&self) -> &'static str;
+
+    /// Whether this implementation can run in this build.
+    fn available(&self) -> bool {
+        true
+    }
+
+    /// Serves until the process ends. Runs inside the child's tokio runtime.
+    fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        cfg: ServeConfig,
+    ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+}
+
+struct Baseline;
+
+impl Implementation for Baseline {
+    fn name(&self) -> &'static str {
+        "baseline"
+    }
+
+    fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        cfg: ServeConfig,
+    ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>> {
+        Box::pin(baseline::serve(listener, cfg))
+    }
+}
+
+/// A reference to one of the implementations.
+pub type Impl = &'static dyn Implementation;
+
+/// Every implementation, baseline first.
+pub const IMPLEMENTATIONS: [Impl; 2] = [&Baseline, &repod_impl::Repod];
+
+fn implementation(name: &str) -> Option<Impl> {
+    IMPLEMENTATIONS.iter().copied().find(|i| i.name() == name)
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "repod-bench",
+    about = "End-to-end benchmarks: repod against a plain tokio baseline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+
+    /// Small counts: the whole run takes under a minute (1,000 connections for memory).
+    #[arg(long)]
+    quick: bool,
+
+    /// Seconds per timed workload (rtt, throughput, echo) and implementation [default: 5, quick: 1].
+    #[arg(long)]
+    duration: Option<f64>,
+
+    /// Codec(s) to run: bincode, msgpack or both.
+    #[arg(long, default_value = "both")]
+    codec: String,
+
+    /// Workloads to run, comma-separated: rtt, throughput, echo, fanout, memory.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "rtt,throughput,echo,fanout,memory"
+    )]
+    only: Vec<String>,
+
+    /// Idle connections for the memory workload [default: 1000,10000, quick: 1000].
+    #[arg(long, value_delimiter = ',')]
+    conns: Option<Vec<usize>>,
+
+    /// Fan-out client counts K.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    fanout: Vec<usize>,
+
+    /// Deliveries per fan-out run (broadcasts = deliveries / K) [default: 2000000, quick: 200000].
+    #[arg(long)]
+    deliveries: Option<u64>,
+
+    /// Echo messages in flight.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+
+    /// Broadcasts in flight beyond what every fan-out client has received.
+    #[arg(long, default_value_t = 16)]
+    fanout_window: u64,
+
+    /// Implementations to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "baseline,repod")]
+    impls: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Runs one server (used by the bench itself, in a child process).
+    #[command(hide = true)]
+    Serve {
+        #[arg(long = "impl")]
+        imp: String,
+        #[arg(long)]
+        codec: CodecKind,
+        #[arg(long)]
+        echo: bool,
+    },
+}
+
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+fn main() {
+    let cli = Cli::parse();
+    child::raise_nofile();
+    let result = match cli.cmd {
+        Some(Cmd::Serve {
+            ref imp,
+            codec,
+            echo,
+        }) => serve(imp, ServeConfig { codec, echo }),
+        None => runtime().and_then(|rt| rt.block_on(bench(&cli))),
+    };
+    if let Err(e) = result {
+        eprintln!("repod-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn serve(name: &str, cfg: ServeConfig) -> io::Result<()> {
+    let imp = implementation(name)
+        .ok_or_else(|| io::Error::other(format!("unknown implementation {name:?}")))?;
+    // The parent closes our stdin to stop us.
+    std::thread::spawn(|| {
+        let _ = io::copy(&mut io::stdin(), &mut io::sink());
+        std::process::exit(0);
+    });
+    runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("LISTENING {}", listener.local_addr()?);
+        imp.serve(listener, cfg).await
+    })
+}
+
+struct Plan {
+    duration: Duration,
+    codecs: Vec<CodecKind>,
+    impls: Vec<Impl>,
+    conns: Vec<usize>,
+    deliveries: u64,
+}
+
+async fn bench(cli: &Cli) -> io::Result<()> {
+    let codecs = match cli.codec.as_str() {
+        "both" => vec![CodecKind::Bincode, CodecKind::MsgPack],
+        other => vec![other.parse().map_err(io::Error::other)?],
+    };
+    let mut impls = Vec::new();
+    for name in &cli.impls {
+        let imp = implementation(name)
+            .ok_or_else(|| io::Error::other(format!("unknown implementation {name:?}")))?;
+        if imp.available() {
+            impls.push(imp);
+        } else {
+            eprintln!("note: {name} is not available in this build; its columns stay empty");
+        }
+    }
+    let plan = Plan {
+        duration: Duration::from_secs_f64(cli.duration.unwrap_or(if cli.quick {
+            1.0
+        } else {
+            5.0
+        })),
+        codecs,
+        impls,
+        conns: cli.conns.clone().unwrap_or(if cli.quick {
+            vec![1000]
+        } else {
+            vec![1000, 10_000]
+        }),
+        deliveries: cli
+            .deliveries
+            .unwrap_or(if cli.quick { 200_000 } else { 2_000_000 }),
+    };
+    println!(
+        "repod-bench: {} s per timed workload, {} core(s), codecs {:?}, implementations {:?}\n",
+        plan.duration.as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        plan.codecs.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        plan.impls.iter().map(|i| i.name()).collect::<Vec<_>>(),
+    );
+    let wants = |w: &str| cli.only.iter().any(|o| o == w);
+    if wants("rtt") {
+        rtt(&plan).await?;
+    }
+    if wants("throughput") {
+        let mut t = Table::new(
+            "One-way throughput: `move` messages/s handled by the server",
+            report::rate,
+        );
+        for &codec in &plan.codecs {
+            t.row(codec.name(), &plan.impls, |imp| async move {
+                let server = ServerProcess::start(imp, codec, false).await?;
+                let r = load::throughput(server.addr, codec, plan.duration).await;
+                server.stop().await?;
+                r
+            })
+            .await?;
+        }
+        t.print();
+    }
+    if wants("echo") {
+        let title = format!(
+            "Echo throughput: `move` round trips/s at the client, {} in flight",
+            cli.window
+        );
+        let mut t = Table::new(&title, report::rate);
+        for &codec in &plan.codecs {
+            t.row(codec.name(), &plan.impls, |imp| async move {
+                let server = ServerProcess::start(imp, codec, true).await?;
+                let r = load::echo(server.addr, codec, plan.duration, cli.window).await;
+                server.stop().await?;
+                r
+            })
+            .await?;
+        }
+        t.print();
+    }
+    if wants("fanout") {
+        let title = format!(
+            "Broadcast fan-out: `state` deliveries/s, {} deliveries per run",
+            plan.deliveries
+        );
+        let mut t = Table::new(&title, report::rate);
+        for &codec in &plan.codecs {
+            for &k in &cli.fanout {
+                let ticks = (plan.deliveries / k as u64).max(1);
+                let label = format!("{} K={k}", codec.name());
+                t.row(&label, &plan.impls, |imp| async move {
+                    let server = ServerProcess::start(imp, codec, false).await?;
+                    let r = load::fanout(server.addr, codec, k, ticks, cli.fanout_window).await;
+                    server.stop().await?;
+                    r
+                })
+                .await?;
+            }
+        }
+        t.print();
+    }
+    if wants("memory") {
+        let mut t = Table::new("Memory: server RSS per idle connection", report::bytes);
+        for &codec in &plan.codecs {
+            for &n in &plan.conns {
+                let label = format!("{} {n} conns", codec.name());
+                t.row(&label, &plan.impls, |imp| async move {
+                    memory(imp, codec, n).await
+                })
+                .await?;
+            }
+        }
+        t.print();
+    }
+    Ok(())
+}
+
+async fn rtt(plan: &Plan) -> io::Result<()> {
+    let mut p50 = Table::new(
+        "Round trip, p50 (µs): sequential ping/pong, one client",
+        report::micros,
+    );
+    let mut p99 = Table::new("Round trip, p99 (µs)", report::micros);
+    for &codec in &plan.codecs {
+        let mut r50 = Vec::new();
+        let mut r99 = Vec::new();
+        for &imp in &plan.impls {
+            let server = ServerProcess::start(imp, codec, false).await?;
+            let r = load::rtt(server.addr, codec, plan.duration, 1_000_000).await;
+            server.stop().await?;
+            let r = r?;
+            eprintln!(
+                "  {} {}: p50 {:.1} µs, p99 {:.1} µs over {} round trips",
+                codec.name(),
+                imp.name(),
+                r.p50_us,
+                r.p99_us,
+                r.samples
+            );
+            r50.push((imp.name(), r.p50_us));
+            r99.push((imp.name(), r.p99_us));
+        }
+        p50.push(codec.name(), &r50);
+        p99.push(codec.name(), &r99);
+    }
+    p50.print();
+    p99.print();
+    Ok(())
+}
+
+/// Server RSS growth per connection after `n` idle connections were accepted and greeted.
+async fn memory(imp: Impl, codec: CodecKind, n: usize) -> io::Result<f64> {
+    let server = ServerProcess::start(imp, codec, false).await?;
+    // One connection first, so lazily built state (runtime threads, buffers) is in "before".
+    let warm = load::Conn::open(server.addr, codec).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = server.rss()?;
+    let conns = load::connect_many(server.addr, codec, n).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss()?;
+    drop(conns);
+    drop(warm);
+    server.stop().await?;
+    Ok(after.saturating_sub(before) as f64 / n as f64)
+}

@@ -1,0 +1,100 @@
+//! Tables: one per workload, a row per codec (and size), a column per implementation, and the
+//! ratio repod/baseline. Printed as Markdown so they paste into docs/performance.md.
+
+use std::future::Future;
+use std::io;
+
+use crate::{Impl, IMPLEMENTATIONS};
+
+/// Formats a figure for a cell.
+pub type Format = fn(f64) -> String;
+
+/// Messages per second, with a unit prefix.
+pub fn rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M/s", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k/s", v / 1e3)
+    } else {
+        format!("{v:.0} /s")
+    }
+}
+
+/// Microseconds.
+pub fn micros(v: f64) -> String {
+    format!("{v:.1} µs")
+}
+
+/// Bytes, as KiB.
+pub fn bytes(v: f64) -> String {
+    format!("{:.1} KiB", v / 1024.0)
+}
+
+/// One workload's results.
+pub struct Table {
+    title: String,
+    format: Format,
+    rows: Vec<(String, Vec<(&'static str, f64)>)>,
+}
+
+impl Table {
+    pub fn new(title: &str, format: Format) -> Table {
+        Table {
+            title: title.to_owned(),
+            format,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row of already measured figures, by implementation name.
+    pub fn push(&mut self, label: &str, figures: &[(&'static str, f64)]) {
+        self.rows.push((label.to_owned(), figures.to_vec()));
+    }
+
+    /// Measures one row: runs `measure` for each implementation, one after the other.
+    pub async fn row<F, Fut>(
+        &mut self,
+        label: &str,
+        impls: &[Impl],
+        mut measure: F,
+    ) -> io::Result<()>
+    where
+        F: FnMut(Impl) -> Fut,
+        Fut: Future<Output = io::Result<f64>>,
+    {
+        let mut figures = Vec::new();
+        for &imp in impls {
+            let v = measure(imp).await.map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("{} {label} ({}): {e}", self.title, imp.name()),
+                )
+            })?;
+            eprintln!("  {label} {}: {}", imp.name(), (self.format)(v));
+            figures.push((imp.name(), v));
+        }
+        self.push(label, &figures);
+        Ok(())
+    }
+
+    /// Prints the table as Markdown.
+    pub fn print(&self) {
+        let names: Vec<&str> = IMPLEMENTATIONS.iter().map(|i| i.name()).collect();
+        println!("### {}\n", self.title);
+        println!("| run | {} | repod/baseline |", names.join(" | "));
+        println!("|---|{}---:|", "---:|".repeat(names.len()));
+        for (label, figures) in &self.rows {
+            let get = |n: &str| figures.iter().find(|(m, _)| *m == n).map(|(_, v)| *v);
+            let cells: Vec<String> = names
+                .iter()
+                .map(|n| get(n).map_or("n/a".to_owned(), self.format))
+                .collect();
+            let ratio = match (get("repod"), get("baseline")) {
+                (Some(r), Some(b)) if b > 0.0 => format!("{:.2}", r / b),
+                _ => "n/a".to_owned(),
+            };
+            println!("| {label} | {} | {ratio} |", cells.join(" | "));
+        }
+        println!();
+    }
+}
