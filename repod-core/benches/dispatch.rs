@@ -1,0 +1,132 @@
+//! Dispatch through the sans-I/O `Hub` with a hand-written `Channel` (a `match` on the
+//! action), per message, and broadcast of one encoded frame to K channels. Every outbox
+//! receiver is drained inside the timed loop, as the server's writers would.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use repod_core::frame::HEADER_LEN;
+use repod_core::server::{Outbox, OutboxReceiver};
+use repod_core::{
+    Channel, ChannelId, Codec, CodecKind, Context, DispatchContext, Hub, HubConfig, Message,
+    RawMessage,
+};
+use std::hint::black_box;
+
+use common::{a_move, a_state, Move};
+
+struct Player {
+    moves: u64,
+    last: (f32, f32),
+}
+
+impl Channel for Player {
+    type State = ();
+    const ACTIONS: &'static [&'static str] = &["move", "echo"];
+
+    fn dispatch(&mut self, ctx: &mut Context<'_, Self>, msg: RawMessage) {
+        match msg.action() {
+            "move" => match msg.decode::<Move>() {
+                Ok(m) => {
+                    self.moves += 1;
+                    self.last = (m.x, m.y);
+                }
+                Err(e) => ctx.invalid_body(&msg, e),
+            },
+            "echo" => match msg.decode::<Move>() {
+                Ok(m) => {
+                    ctx.send(&m);
+                }
+                Err(e) => ctx.invalid_body(&msg, e),
+            },
+            _ => ctx.unhandled(&msg),
+        }
+    }
+}
+
+fn hub_with(codec: CodecKind, k: usize) -> (Hub<Player>, Vec<(ChannelId, OutboxReceiver)>) {
+    let mut hub = Hub::new(
+        HubConfig {
+            codec,
+            ..HubConfig::default()
+        },
+        (),
+        |_| Player {
+            moves: 0,
+            last: (0.0, 0.0),
+        },
+    );
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut peers = Vec::new();
+    for _ in 0..k {
+        let (outbox, mut rx) = Outbox::new(1024, 1 << 20);
+        let id = hub.connect(addr, outbox);
+        while rx.try_recv().is_some() {}
+        peers.push((id, rx));
+    }
+    (hub, peers)
+}
+
+fn raw(codec: CodecKind, action: &str, m: &Move) -> RawMessage {
+    let frame = codec.encode_frame(action, m, usize::MAX).unwrap();
+    codec.decode_raw(frame.slice(HEADER_LEN..)).unwrap()
+}
+
+fn dispatch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dispatch");
+    for codec in [CodecKind::Bincode, CodecKind::MsgPack] {
+        let (mut hub, mut peers) = hub_with(codec, 1);
+        let (id, rx) = &mut peers[0];
+        let id = *id;
+        let mv = raw(codec, Move::ACTION, &a_move());
+        g.bench_function(BenchmarkId::new("move", codec), |b| {
+            b.iter(|| hub.dispatch(id, black_box(mv.clone())))
+        });
+        let echo = raw(codec, "echo", &a_move());
+        g.bench_function(BenchmarkId::new("echo+drain", codec), |b| {
+            b.iter(|| {
+                hub.dispatch(id, black_box(echo.clone()));
+                black_box(rx.try_recv().unwrap())
+            })
+        });
+        // Decoding the payload, as the server's reader does, then dispatching.
+        let payload: Bytes = codec
+            .encode(&a_move(), usize::MAX)
+            .unwrap()
+            .slice(HEADER_LEN..);
+        g.bench_function(BenchmarkId::new("decode_raw+move", codec), |b| {
+            b.iter(|| {
+                let msg = codec.decode_raw(black_box(payload.clone())).unwrap();
+                hub.dispatch(id, msg)
+            })
+        });
+        assert!(hub.channel(id).unwrap().moves > 0);
+    }
+    g.finish();
+}
+
+fn broadcast(c: &mut Criterion) {
+    let mut g = c.benchmark_group("broadcast/state");
+    for k in [100usize, 1000] {
+        let codec = CodecKind::Bincode;
+        let (mut hub, mut peers) = hub_with(codec, k);
+        let frame = codec.encode(&a_state(), usize::MAX).unwrap();
+        g.throughput(Throughput::Elements(k as u64));
+        g.bench_function(BenchmarkId::from_parameter(k), |b| {
+            b.iter(|| {
+                let sent = hub.send_frame_to_all(black_box(&frame));
+                for (_, rx) in peers.iter_mut() {
+                    black_box(rx.try_recv());
+                }
+                sent
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, dispatch, broadcast);
+criterion_main!(benches);
