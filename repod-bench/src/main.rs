@@ -121,6 +121,10 @@ struct Cli {
     #[arg(long)]
     deliveries: Option<u64>,
 
+    /// Runs per figure; the tables show the median [default: 1].
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+
     /// Echo messages in flight.
     #[arg(long, default_value_t = 64)]
     window: usize,
@@ -193,6 +197,7 @@ struct Plan {
     impls: Vec<Impl>,
     conns: Vec<usize>,
     deliveries: u64,
+    runs: usize,
 }
 
 async fn bench(cli: &Cli) -> io::Result<()> {
@@ -226,6 +231,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
         deliveries: cli
             .deliveries
             .unwrap_or(if cli.quick { 200_000 } else { 2_000_000 }),
+        runs: cli.runs.max(1),
     };
     println!(
         "repod-bench: {} s per timed workload, {} core(s), codecs {:?}, implementations {:?}\n",
@@ -244,7 +250,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             report::rate,
         );
         for &codec in &plan.codecs {
-            t.row(codec.name(), &plan.impls, |imp| async move {
+            t.row(codec.name(), &plan.impls, plan.runs, |imp| async move {
                 let server = ServerProcess::start(imp, codec, false).await?;
                 let r = load::throughput(server.addr, codec, plan.duration).await;
                 server.stop().await?;
@@ -261,7 +267,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
         );
         let mut t = Table::new(&title, report::rate);
         for &codec in &plan.codecs {
-            t.row(codec.name(), &plan.impls, |imp| async move {
+            t.row(codec.name(), &plan.impls, plan.runs, |imp| async move {
                 let server = ServerProcess::start(imp, codec, true).await?;
                 let r = load::echo(server.addr, codec, plan.duration, cli.window).await;
                 server.stop().await?;
@@ -281,7 +287,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             for &k in &cli.fanout {
                 let ticks = (plan.deliveries / k as u64).max(1);
                 let label = format!("{} K={k}", codec.name());
-                t.row(&label, &plan.impls, |imp| async move {
+                t.row(&label, &plan.impls, plan.runs, |imp| async move {
                     let server = ServerProcess::start(imp, codec, false).await?;
                     let r = load::fanout(server.addr, codec, k, ticks, cli.fanout_window).await;
                     server.stop().await?;
@@ -297,7 +303,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
         for &codec in &plan.codecs {
             for &n in &plan.conns {
                 let label = format!("{} {n} conns", codec.name());
-                t.row(&label, &plan.impls, |imp| async move {
+                t.row(&label, &plan.impls, plan.runs, |imp| async move {
                     memory(imp, codec, n).await
                 })
                 .await?;
@@ -318,20 +324,25 @@ async fn rtt(plan: &Plan) -> io::Result<()> {
         let mut r50 = Vec::new();
         let mut r99 = Vec::new();
         for &imp in &plan.impls {
-            let server = ServerProcess::start(imp, codec, false).await?;
-            let r = load::rtt(server.addr, codec, plan.duration, 1_000_000).await;
-            server.stop().await?;
-            let r = r?;
-            eprintln!(
-                "  {} {}: p50 {:.1} µs, p99 {:.1} µs over {} round trips",
-                codec.name(),
-                imp.name(),
-                r.p50_us,
-                r.p99_us,
-                r.samples
-            );
-            r50.push((imp.name(), r.p50_us));
-            r99.push((imp.name(), r.p99_us));
+            let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+            for _ in 0..plan.runs {
+                let server = ServerProcess::start(imp, codec, false).await?;
+                let r = load::rtt(server.addr, codec, plan.duration, 1_000_000).await;
+                server.stop().await?;
+                let r = r?;
+                eprintln!(
+                    "  {} {}: p50 {:.1} µs, p99 {:.1} µs over {} round trips",
+                    codec.name(),
+                    imp.name(),
+                    r.p50_us,
+                    r.p99_us,
+                    r.samples
+                );
+                p50s.push(r.p50_us);
+                p99s.push(r.p99_us);
+            }
+            r50.push((imp.name(), report::median(&mut p50s)));
+            r99.push((imp.name(), report::median(&mut p99s)));
         }
         p50.push(codec.name(), &r50);
         p99.push(codec.name(), &r99);

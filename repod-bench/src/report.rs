@@ -51,11 +51,13 @@ impl Table {
         self.rows.push((label.to_owned(), figures.to_vec()));
     }
 
-    /// Measures one row: runs `measure` for each implementation, one after the other.
+    /// Measures one row: runs `measure` `runs` times for each implementation, one
+    /// implementation after the other, and keeps the median.
     pub async fn row<F, Fut>(
         &mut self,
         label: &str,
         impls: &[Impl],
+        runs: usize,
         mut measure: F,
     ) -> io::Result<()>
     where
@@ -64,12 +66,17 @@ impl Table {
     {
         let mut figures = Vec::new();
         for &imp in impls {
-            let v = measure(imp).await.map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("{} {label} ({}): {e}", self.title, imp.name()),
-                )
-            })?;
+            let mut all = Vec::with_capacity(runs);
+            for _ in 0..runs.max(1) {
+                let v = measure(imp).await.map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("{} {label} ({}): {e}", self.title, imp.name()),
+                    )
+                })?;
+                all.push(v);
+            }
+            let v = median(&mut all);
             eprintln!("  {label} {}: {}", imp.name(), (self.format)(v));
             figures.push((imp.name(), v));
         }
@@ -97,4 +104,10 @@ impl Table {
         }
         println!();
     }
+}
+
+/// The median of some figures (the lower middle one for an even count).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get((v.len().max(1) - 1) / 2).copied().unwrap_or(f64::NAN)
 }
