@@ -46,12 +46,9 @@ pub trait Implementation: Sync {
         true
     }
 
-    /// Serves until the process ends. Runs inside the child's tokio runtime.
-    fn serve(
-        &self,
-        listener: tokio::net::TcpListener,
-        cfg: ServeConfig,
-    ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+    /// Binds 127.0.0.1:0, calls [`announce`] with the bound address, then serves until the
+    /// process ends. Runs inside the child's tokio runtime.
+    fn serve(&self, cfg: ServeConfig) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 }
 
 struct Baseline;
@@ -61,12 +58,8 @@ impl Implementation for Baseline {
         "baseline"
     }
 
-    fn serve(
-        &self,
-        listener: tokio::net::TcpListener,
-        cfg: ServeConfig,
-    ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>> {
-        Box::pin(baseline::serve(listener, cfg))
+    fn serve(&self, cfg: ServeConfig) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>> {
+        Box::pin(baseline::serve(cfg))
     }
 }
 
@@ -184,11 +177,15 @@ fn serve(name: &str, cfg: ServeConfig) -> io::Result<()> {
         let _ = io::copy(&mut io::stdin(), &mut io::sink());
         std::process::exit(0);
     });
-    runtime()?.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("LISTENING {}", listener.local_addr()?);
-        imp.serve(listener, cfg).await
-    })
+    runtime()?.block_on(imp.serve(cfg))
+}
+
+/// Tells the parent process where a server child listens (its first line of output).
+pub fn announce(addr: std::net::SocketAddr) {
+    use std::io::Write;
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "LISTENING {addr}");
+    let _ = out.flush();
 }
 
 struct Plan {

@@ -21,11 +21,7 @@ impl Implementation for Repod {
         false
     }
 
-    fn serve(
-        &self,
-        _listener: tokio::net::TcpListener,
-        _cfg: ServeConfig,
-    ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>> {
+    fn serve(&self, _cfg: ServeConfig) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>> {
         Box::pin(async { Err(io::Error::other("repod's server is not in this build yet")) })
     }
 }
