@@ -78,16 +78,21 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(codec: CodecKind, greeting: Greeting) -> TestServer {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        // Bound with std so that async tests can start a server too.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (seen_tx, seen) = std_mpsc::channel();
         let (commands, commands_rx) = mpsc::unbounded_channel();
         std::thread::spawn(move || {
-            runtime.block_on(serve(listener, codec, greeting, seen_tx, commands_rx));
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                serve(listener, codec, greeting, seen_tx, commands_rx).await;
+            });
         });
         TestServer {
             addr,

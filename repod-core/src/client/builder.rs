@@ -159,6 +159,7 @@ impl ClientBuilder {
         let label = conn::label(&addr);
         let stream = conn::connect(addr, &label, self.connect_timeout).await?;
         let (shared, outbox, events_tx, events_rx) = self.parts();
+        shared.mark_connected();
         tokio::spawn(conn::run(
             stream,
             label,

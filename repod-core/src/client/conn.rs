@@ -72,6 +72,11 @@ impl Shared {
         self.state.load(Ordering::Acquire) == CONNECTED && !self.close.is_cancelled()
     }
 
+    /// Marks the connection established (the TCP connect succeeded).
+    pub(crate) fn mark_connected(&self) {
+        self.set_state(CONNECTED);
+    }
+
     fn set_state(&self, state: u8) {
         self.state.store(state, Ordering::Release);
     }
@@ -166,7 +171,7 @@ pub(crate) async fn run(
         tracing::warn!(target: "repod::client", addr = %label, %error, "cannot set TCP_NODELAY");
     }
     tracing::debug!(target: "repod::client", addr = %label, "connected");
-    shared.set_state(CONNECTED);
+    shared.mark_connected();
     emit(&events, shared.codec, &SocketConnect).await;
     emit(&events, shared.codec, &Connected).await;
 
