@@ -421,3 +421,29 @@ fn close_while_connecting_is_clean() {
     assert_eq!(rec.count("disconnected"), 1);
     assert_eq!(rec.count("error"), 0);
 }
+
+#[test]
+fn small_event_queue_loses_nothing_while_the_game_does_not_pump() {
+    let server = TestServer::start(CodecKind::Bincode, Greeting::Rust);
+    let mut client = Client::builder()
+        .event_queue(4)
+        .connect(server.addr)
+        .unwrap();
+    for i in 0..500 {
+        server.send(&Chat {
+            text: format!("m{i}"),
+        });
+    }
+    // Nobody pumps: the reader stops at the queue's capacity and the rest waits in the socket.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut rec = Recorder::default();
+    pump_until(&mut client, &mut rec, |r| r.count("chat") == 500);
+    let texts: Vec<String> = rec
+        .events
+        .iter()
+        .filter(|m| m.action() == "chat")
+        .map(|m| m.decode::<Chat>().unwrap().text)
+        .collect();
+    assert_eq!(texts, (0..500).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    assert_eq!(rec.count("connected"), 1);
+}
