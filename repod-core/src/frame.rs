@@ -12,7 +12,7 @@
 //! ```
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Encoder};
 
 use crate::error::FrameError;
 
@@ -59,22 +59,22 @@ impl FrameConfig {
 /// Decoding yields each frame's payload without its header. Encoding takes a payload and
 /// prepends its header. Most code never encodes through this type: the codecs of
 /// [`crate::codec`] produce complete frames, header included, so a broadcast is encoded once.
-#[derive(Debug)]
+///
+/// The decoder keeps no state between calls: it reads the header in place and consumes
+/// nothing until the whole frame has arrived, reserving room for the rest of the frame only
+/// after the announced length passed the limit. The per-connection read buffer is therefore
+/// bounded by the maximum frame length plus one read.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct FrameCodec {
     config: FrameConfig,
-    inner: LengthDelimitedCodec,
 }
 
 impl FrameCodec {
     /// A codec with the given settings.
     pub fn new(config: FrameConfig) -> Self {
-        let config = FrameConfig::with_max_frame_len(config.max_frame_len);
-        let inner = LengthDelimitedCodec::builder()
-            .length_field_length(HEADER_LEN)
-            .big_endian()
-            .max_frame_length(config.max_frame_len)
-            .new_codec();
-        FrameCodec { config, inner }
+        FrameCodec {
+            config: FrameConfig::with_max_frame_len(config.max_frame_len),
+        }
     }
 
     /// The settings of this codec.
@@ -83,28 +83,28 @@ impl FrameCodec {
     }
 }
 
-impl Default for FrameCodec {
-    fn default() -> Self {
-        FrameCodec::new(FrameConfig::default())
-    }
-}
-
 impl Decoder for FrameCodec {
     type Item = Bytes;
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        // Check the announced length ourselves first, so the error carries the numbers.
-        if let Some(header) = src.get(..HEADER_LEN) {
-            let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-            if len as u64 > self.config.max_frame_len as u64 {
-                return Err(FrameError::TooLarge {
-                    len: len.into(),
-                    max: self.config.max_frame_len,
-                });
-            }
+        let Some(header) = src.get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        if len as u64 > self.config.max_frame_len as u64 {
+            return Err(FrameError::TooLarge {
+                len: len.into(),
+                max: self.config.max_frame_len,
+            });
         }
-        Ok(self.inner.decode(src)?.map(BytesMut::freeze))
+        let total = HEADER_LEN + len as usize;
+        if src.len() < total {
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        src.advance(HEADER_LEN);
+        Ok(Some(src.split_to(len as usize).freeze()))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {

@@ -235,12 +235,12 @@ impl<'a> Scanner<'a> {
             0x90..=0x9f => Item::Array(u64::from(marker & 0x0f)),
             0xa0..=0xbf => Item::Str(self.take(usize::from(marker & 0x1f))?),
             0xc1 => return Err(malformed(format!("reserved marker 0xc1 at offset {at}"))),
-            0xc4 | 0xc5 | 0xc6 => {
+            0xc4..=0xc6 => {
                 let len = self.uint(1 << (marker - 0xc4))?;
                 self.take(usize::try_from(len).unwrap_or(usize::MAX))?;
                 Item::Leaf
             }
-            0xc7 | 0xc8 | 0xc9 => {
+            0xc7..=0xc9 => {
                 let len = self.uint(1 << (marker - 0xc7))?;
                 self.take(1)?;
                 self.take(usize::try_from(len).unwrap_or(usize::MAX))?;
@@ -251,7 +251,7 @@ impl<'a> Scanner<'a> {
             0xcc..=0xcf => self.take(1 << (marker - 0xcc)).map(|_| Item::Leaf)?,
             0xd0..=0xd3 => self.take(1 << (marker - 0xd0)).map(|_| Item::Leaf)?,
             0xd4..=0xd8 => self.take(1 + (1 << (marker - 0xd4))).map(|_| Item::Leaf)?,
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let len = self.uint(1 << (marker - 0xd9))?;
                 Item::Str(self.take(usize::try_from(len).unwrap_or(usize::MAX))?)
             }
