@@ -267,7 +267,11 @@ impl<Ch: Channel> Server<Ch> {
 
         tracing::debug!(target: "repod::server", channels = hub.len(), "shutting down");
         drop(accepted);
+        // What handles queued before the shutdown still goes out; nothing more is accepted.
         commands.close();
+        while let Ok(command) = commands.try_recv() {
+            handle_command(&mut hub, command);
+        }
         hub.shutdown();
         shared.connections.store(0, Ordering::Relaxed);
         drop(writers_tx);
