@@ -5,7 +5,6 @@ mod server_support;
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
 use repod::{CloseReason, CodecKind, ErrorMessage};
 use server_support::*;
 use tokio::io::AsyncWriteExt;
@@ -217,11 +216,9 @@ async fn a_flooding_peer_is_throttled_not_buffered() {
         let mut flooder = TestClient::connect(addr, CodecKind::Bincode).await;
         let mut other = TestClient::connect(addr, CodecKind::Bincode).await;
         // The flooder sends many echoes without reading; the server must stay responsive.
-        let payload = Bytes::from(
-            repod::Codec::encode(&CodecKind::Bincode, &Echo { n: 9 }, usize::MAX)
-                .unwrap()
-                .slice(4..),
-        );
+        let payload = repod::Codec::encode(&CodecKind::Bincode, &Echo { n: 9 }, usize::MAX)
+            .unwrap()
+            .slice(4..);
         let flood = tokio::spawn(async move {
             for _ in 0..20_000 {
                 if futures::SinkExt::send(&mut flooder.framed, payload.clone())
