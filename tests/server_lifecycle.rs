@@ -67,7 +67,7 @@ async fn shutdown_does_not_wait_past_its_timeout_for_a_stuck_reader() {
         // Never reads: its queue cannot be flushed.
         let _stuck = TestClient::connect(addr, CodecKind::Bincode).await;
         eventually(|| handle.connection_count() == 1).await;
-        let data = vec![1u8; 64 * 1024];
+        let data = "x".repeat(64 * 1024);
         for seq in 0..40 {
             handle
                 .send_to_all(&Big {

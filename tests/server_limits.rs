@@ -105,7 +105,7 @@ async fn a_client_that_never_reads_is_dropped_as_a_slow_consumer() {
 
         const BATCHES: u64 = 100;
         const PER_BATCH: u64 = 10;
-        let data = vec![0xAB; 32 * 1024];
+        let data = "x".repeat(32 * 1024);
         for batch in 0..BATCHES {
             for i in 0..PER_BATCH {
                 let seq = batch * PER_BATCH + i;

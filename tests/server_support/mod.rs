@@ -45,7 +45,7 @@ message!(Echo = "echo" { n: u64 });
 message!(Fail = "fail" {});
 message!(Panic = "panic" {});
 message!(Unknown = "unknown" { name: String });
-message!(Big = "big" { seq: u64, data: Vec<u8> });
+message!(Big = "big" { seq: u64, data: String });
 message!(Ticked = "ticked" { n: u64 });
 message!(Hello = "hello" { text: String });
 
