@@ -117,8 +117,15 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Whether queued outbound frames are still delivered before the socket closes.
+    ///
+    /// True for [`Disconnected`](CloseReason::Disconnected), [`Shutdown`](CloseReason::Shutdown)
+    /// and [`Protocol`](CloseReason::Protocol) (so the peer reads the error reply that explains
+    /// why it is dropped); false when the peer is gone or must be dropped at once.
     pub fn flushes(&self) -> bool {
-        matches!(self, CloseReason::Disconnected | CloseReason::Shutdown)
+        matches!(
+            self,
+            CloseReason::Disconnected | CloseReason::Shutdown | CloseReason::Protocol(_)
+        )
     }
 }
 

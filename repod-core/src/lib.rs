@@ -32,4 +32,5 @@ pub use crate::frame::{FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
 pub use crate::message::{
     Connected, Disconnected, ErrorMessage, Message, RawMessage, SocketConnect,
 };
+pub use crate::server::{BackgroundServer, Server, ServerBuilder, ServerError, ServerHandle};
 pub use crate::server::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
