@@ -2,8 +2,9 @@
 //! `#[derive(repod::Message)]` input. Parsing only: the rules live in `valid.rs`.
 
 use proc_macro2::Span;
-use syn::spanned::Spanned;
-use syn::{DeriveInput, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Type};
+use syn::{
+    Attribute, DeriveInput, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, PatType, Type,
+};
 
 use crate::attr::{self, Args};
 use crate::valid::{self, Errors};
@@ -21,8 +22,8 @@ impl Kind {
     /// The macro as users write it, for messages.
     pub fn macro_name(self) -> &'static str {
         match self {
-            Kind::Channel => "#[repod::channel]",
-            Kind::Listener => "#[repod::listener]",
+            Kind::Channel => "`#[repod::channel]`",
+            Kind::Listener => "`#[repod::listener]`",
         }
     }
 }
@@ -40,8 +41,8 @@ pub struct Dispatcher {
     pub fallback: Option<Fallback>,
     /// `on_connect` / `on_close` / `on_error` found in the impl (channels only).
     pub hooks: Vec<Ident>,
-    /// Methods carrying more than one `#[action]`: the extra attributes' spans.
-    pub extra_attrs: Vec<Span>,
+    /// Methods carrying more than one `#[action]`: the extra attributes.
+    pub extra_attrs: Vec<Attribute>,
     /// Malformed `#[action…]` attributes.
     pub attr_errors: Option<syn::Error>,
 }
@@ -58,7 +59,9 @@ pub struct Action {
     /// The written name, `None` for `#[action]`.
     pub name: Option<LitStr>,
     /// The `#[action…]` attribute.
-    pub attr_span: Span,
+    pub attr: Attribute,
+    /// Whether the attribute failed to parse (already reported).
+    pub malformed: bool,
     /// The method as written (attributes already stripped).
     pub method: ImplItemFn,
     /// The parameters after the receiver.
@@ -69,7 +72,8 @@ pub struct Action {
 pub struct Param {
     pub kind: ParamKind,
     pub ty: Type,
-    pub span: Span,
+    /// `name: Type`, for errors.
+    pub arg: PatType,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -83,6 +87,11 @@ pub enum ParamKind {
 }
 
 impl Action {
+    /// One span covering `[action…]`, for generated checks about the attribute.
+    pub fn attr_span(&self) -> Span {
+        self.attr.bracket_token.span.join()
+    }
+
     pub fn ident(&self) -> &Ident {
         &self.method.sig.ident
     }
@@ -150,34 +159,33 @@ pub fn parse_dispatcher(
         let ImplItem::Fn(method) = impl_item else {
             continue;
         };
-        let mut found: Option<attr::ActionAttr> = None;
+        let mut found: Option<(attr::ActionAttr, Attribute, bool)> = None;
         let mut kept = Vec::new();
         for a in std::mem::take(&mut method.attrs) {
             if !attr::is_action(&a) {
                 kept.push(a);
                 continue;
             }
+            if found.is_some() {
+                extra_attrs.push(a);
+                continue;
+            }
             match attr::parse_action(&a) {
-                Ok(parsed) if found.is_none() => found = Some(parsed),
-                Ok(parsed) => extra_attrs.push(parsed.span),
+                Ok(parsed) => found = Some((parsed, a, false)),
                 Err(e) => {
                     attr_errors.push(e);
                     // Still a handler, so it is not reported as a stray method.
-                    if found.is_none() {
-                        found = Some(attr::ActionAttr {
-                            name: None,
-                            span: a.span(),
-                        });
-                    }
+                    found = Some((attr::ActionAttr { name: None }, a, true));
                 }
             }
         }
         method.attrs = kept;
         let ident = method.sig.ident.to_string();
         match found {
-            Some(parsed) => actions.push(Action {
+            Some((parsed, attr, malformed)) => actions.push(Action {
                 name: parsed.name,
-                attr_span: parsed.span,
+                attr,
+                malformed,
                 params: params_of(method),
                 method: method.clone(),
             }),
@@ -230,7 +238,7 @@ fn params_of(method: &ImplItemFn) -> Vec<Param> {
                 Some(Param {
                     kind,
                     ty: (*pt.ty).clone(),
-                    span: pt.span(),
+                    arg: pt.clone(),
                 })
             }
             FnArg::Receiver(_) => None,
@@ -242,10 +250,16 @@ fn params_of(method: &ImplItemFn) -> Vec<Param> {
 pub struct MessageInput<'a> {
     pub input: &'a DeriveInput,
     pub name: Option<LitStr>,
+    /// Whether a name attribute was written (even a malformed one).
+    pub has_attr: bool,
 }
 
 /// Parses a derive input; attribute mistakes go into `errors`.
 pub fn parse_message<'a>(input: &'a DeriveInput, errors: &mut Errors) -> MessageInput<'a> {
-    let name = attr::parse_message_name(&input.attrs, errors);
-    MessageInput { input, name }
+    let (name, has_attr) = attr::parse_message_name(&input.attrs, errors);
+    MessageInput {
+        input,
+        name,
+        has_attr,
+    }
 }

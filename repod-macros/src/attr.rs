@@ -1,9 +1,8 @@
 //! Attribute parsing: the macro arguments (`state = …`, `vis = …`), `#[action(…)]` on
 //! handlers, and `#[action("…")]` / `#[repod(action = "…")]` on derived messages.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::{ParseStream, Parser};
-use syn::spanned::Spanned;
 use syn::{Attribute, Ident, LitStr, Meta, Token, Type, Visibility};
 
 use crate::ast::Kind;
@@ -91,15 +90,12 @@ pub fn is_action(attr: &Attribute) -> bool {
 pub struct ActionAttr {
     /// The written name, if any.
     pub name: Option<LitStr>,
-    /// The whole attribute, for errors about it.
-    pub span: Span,
 }
 
 /// Parses one `#[action…]` attribute of a handler.
 pub fn parse_action(attr: &Attribute) -> syn::Result<ActionAttr> {
-    let span = attr.span();
     match &attr.meta {
-        Meta::Path(_) => Ok(ActionAttr { name: None, span }),
+        Meta::Path(_) => Ok(ActionAttr { name: None }),
         Meta::List(list) => {
             let name: LitStr = list.parse_args().map_err(|e| {
                 syn::Error::new(
@@ -107,10 +103,7 @@ pub fn parse_action(attr: &Attribute) -> syn::Result<ActionAttr> {
                     "expected the action name as a string literal: `#[action(\"chat\")]`, or `#[action]` to take it from the payload type",
                 )
             })?;
-            Ok(ActionAttr {
-                name: Some(name),
-                span,
-            })
+            Ok(ActionAttr { name: Some(name) })
         }
         Meta::NameValue(nv) => Err(syn::Error::new_spanned(
             nv,
@@ -120,10 +113,15 @@ pub fn parse_action(attr: &Attribute) -> syn::Result<ActionAttr> {
 }
 
 /// Parses the action name of a derived message from `#[action("name")]` or
-/// `#[repod(action = "name")]`; `None` when neither is present (or both are malformed).
-pub fn parse_message_name(attrs: &[Attribute], errors: &mut Errors) -> Option<LitStr> {
+/// `#[repod(action = "name")]`: the name, if one parsed, and whether any such attribute was
+/// written.
+pub fn parse_message_name(attrs: &[Attribute], errors: &mut Errors) -> (Option<LitStr>, bool) {
     let mut found: Option<LitStr> = None;
+    let mut written = false;
     for attr in attrs {
+        if attr.path().is_ident("action") || attr.path().is_ident("repod") {
+            written = true;
+        }
         let name = if attr.path().is_ident("action") {
             match &attr.meta {
                 Meta::List(list) => match list.parse_args::<LitStr>() {
@@ -180,5 +178,5 @@ pub fn parse_message_name(attrs: &[Attribute], errors: &mut Errors) -> Option<Li
             found = Some(name);
         }
     }
-    found
+    (found, written)
 }

@@ -306,7 +306,7 @@ impl<'a> Generator<'a> {
                     b.ident(),
                     a.ident()
                 );
-                let span = a.name.as_ref().map_or(a.attr_span, LitStr::span);
+                let span = a.name.as_ref().map_or_else(|| a.attr_span(), LitStr::span);
                 out.extend(quote_spanned! {span=>
                     const _: () = ::core::assert!(!::repod::__private::str_eq(#x, #y), #message);
                 });

@@ -6,7 +6,7 @@ use std::fmt::Display;
 use proc_macro2::Span;
 use syn::{Data, FnArg, GenericParam, Type};
 
-use crate::ast::{Dispatcher, Kind, MessageInput, ParamKind};
+use crate::ast::{Action, Dispatcher, Kind, MessageInput, ParamKind};
 
 /// Collected errors.
 #[derive(Default)]
@@ -86,13 +86,13 @@ pub fn check(d: &Dispatcher) -> syn::Result<()> {
             ),
         ));
     }
-    for span in &d.extra_attrs {
-        errors.at(
-            *span,
+    for attr in &d.extra_attrs {
+        errors.push(syn::Error::new_spanned(
+            attr,
             "a handler takes one `#[action]`; to bind several actions, write one handler per action",
-        );
+        ));
     }
-    let mut variants: Vec<(String, Span, String)> = Vec::new();
+    let mut variants: Vec<(String, &Action, String)> = Vec::new();
     for (i, a) in d.actions.iter().enumerate() {
         if let Some(name) = &a.name {
             let value = name.value();
@@ -119,40 +119,49 @@ pub fn check(d: &Dispatcher) -> syn::Result<()> {
             .name
             .as_ref()
             .is_none_or(|n| name_problem(&n.value()).is_none());
-        if !valid_name {
+        if !valid_name || a.malformed {
             continue;
         }
         let label = a.name.as_ref().map_or_else(
             || format!("`{}`", a.ident()),
             |n| format!("{:?}", n.value()),
         );
+        let at = |message: String| match &a.name {
+            Some(name) => syn::Error::new(name.span(), message),
+            None => syn::Error::new_spanned(&a.attr, message),
+        };
         match a.variant() {
             Ok(variant) => {
                 let v = variant.to_string();
-                let span = a.name.as_ref().map_or(a.attr_span, |n| n.span());
-                if let Some((_, first_span, first_label)) = variants
+                if let Some((_, first, first_label)) = variants
                     .iter()
-                    .find(|(name, _, label2)| *name == v && *label2 != label)
+                    .find(|(name, _, l)| *name == v && *l != label)
                 {
-                    let mut e = syn::Error::new(
-                        span,
-                        format!("actions {first_label} and {label} both map to variant `{v}` of {enum_name}; rename one of them"),
-                    );
-                    e.combine(syn::Error::new(
-                        *first_span,
-                        format!("{first_label} is here"),
-                    ));
+                    let message = if a.name.is_none() && first.name.is_none() {
+                        format!("duplicate action: handlers {first_label} and {label} both take the action of their payload type `{v}`; each action has one handler")
+                    } else {
+                        format!("actions {first_label} and {label} both map to variant `{v}` of {enum_name}; rename one of them")
+                    };
+                    let mut e = at(message);
+                    e.combine(match &first.name {
+                        Some(name) => {
+                            syn::Error::new(name.span(), format!("{first_label} is here"))
+                        }
+                        None => {
+                            syn::Error::new_spanned(&first.attr, format!("{first_label} is here"))
+                        }
+                    });
                     errors.push(e);
                 }
-                variants.push((v, span, label));
+                variants.push((v, a, label));
             }
-            Err(message) => errors.at(a.name.as_ref().map_or(a.attr_span, |n| n.span()), message),
+            Err(message) => errors.push(at(message)),
         }
     }
     errors.finish()
 }
 
-fn check_signature(kind: Kind, a: &crate::ast::Action, errors: &mut Errors) {
+fn check_signature(kind: Kind, a: &Action, errors: &mut Errors) {
     let sig = &a.method.sig;
     let ctx_ty = match kind {
         Kind::Channel => "&mut repod::Context<'_, Self>",
@@ -184,21 +193,24 @@ fn check_signature(kind: Kind, a: &crate::ast::Action, errors: &mut Errors) {
             "a handler takes `&mut self` as its first parameter; add `&mut self`",
         )),
     }
-    let shape = format!(
-        "a handler is `fn(&mut self, ctx: {ctx_ty}, msg: Payload)` with the context and payload optional"
-    );
+    let shape = format!("handlers are `fn(&mut self, [ctx: {ctx_ty},] [msg: Payload])`");
+    let at = |errors: &mut Errors, param: &crate::ast::Param, message: String| {
+        errors.push(syn::Error::new_spanned(&param.arg, message));
+    };
     for param in &a.params {
         if let Type::ImplTrait(_) = param.ty {
-            errors.at(
-                param.span,
-                "generic handlers are not supported: `impl Trait` parameters are generic; name a concrete type",
+            at(
+                errors,
+                param,
+                String::from("generic handlers are not supported: `impl Trait` parameters are generic; name a concrete type"),
             );
         }
     }
     if a.params.len() > 2 {
         for param in &a.params[2..] {
-            errors.at(
-                param.span,
+            at(
+                errors,
+                param,
                 format!("too many parameters: {shape}; remove this one"),
             );
         }
@@ -207,22 +219,26 @@ fn check_signature(kind: Kind, a: &crate::ast::Action, errors: &mut Errors) {
     let mut seen_payload = false;
     for param in a.params.iter().take(2) {
         match param.kind {
-            ParamKind::Context if seen_payload => errors.at(
-                param.span,
+            ParamKind::Context if seen_payload => at(
+                errors,
+                param,
                 format!("the context must come before the payload: {shape}; swap them"),
             ),
-            ParamKind::Context if seen_ctx => errors.at(
-                param.span,
+            ParamKind::Context if seen_ctx => at(
+                errors,
+                param,
                 format!("a handler takes one context (`&mut`) parameter: {shape}; remove this one"),
             ),
             ParamKind::Context => seen_ctx = true,
-            ParamKind::Payload if seen_payload => errors.at(
-                param.span,
+            ParamKind::Payload if seen_payload => at(
+                errors,
+                param,
                 format!("a handler takes at most one payload: {shape}; put the fields into one message type"),
             ),
             ParamKind::Payload => seen_payload = true,
-            ParamKind::SharedRef => errors.at(
-                param.span,
+            ParamKind::SharedRef => at(
+                errors,
+                param,
                 format!("a payload is taken by value, the context by `&mut`: {shape}; remove the `&`"),
             ),
         }
@@ -238,14 +254,14 @@ pub fn check_message(m: &MessageInput<'_>, errors: &mut Errors) {
                 if field.ident.as_ref().is_some_and(|i| i == "action") {
                     errors.push(syn::Error::new_spanned(
                         field.ident.as_ref(),
-                        "a message cannot have a field named `action`: it would clash with the \"action\" key on the wire; rename the field (e.g. `#[serde(rename = \"…\")]` on another name)",
+                        "a message cannot have a field named `action`: it would clash with the \"action\" key on the wire; rename the field, e.g. to `kind`",
                     ));
                 }
             }
         }
         Data::Enum(data) => errors.push(syn::Error::new(
             data.enum_token.span,
-            "cannot derive Message on an enum: derive Message on a struct; an enum of messages is generated by #[repod::channel]",
+            "cannot derive Message on an enum: derive Message on a struct; an enum of messages is generated by `#[repod::channel]`",
         )),
         Data::Union(data) => errors.push(syn::Error::new(
             data.union_token.span,
@@ -258,7 +274,7 @@ pub fn check_message(m: &MessageInput<'_>, errors: &mut Errors) {
                 errors.at(name.span(), problem);
             }
         }
-        None if matches!(input.data, Data::Struct(_)) => errors.push(syn::Error::new_spanned(
+        None if matches!(input.data, Data::Struct(_)) && !m.has_attr => errors.push(syn::Error::new_spanned(
             &input.ident,
             format!(
                 "missing action name: add `#[action(\"name\")]` below the derive, e.g. `#[action({:?})]`",
