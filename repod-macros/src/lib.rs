@@ -24,14 +24,30 @@ use crate::valid::Errors;
 
 /// Turns a server channel's `impl` block into a dispatcher.
 ///
-/// See the `repod` crate's documentation of `channel` for the handler rules, the generated
-/// names and a compiled example.
+/// Arguments: `state = Type` (the `Channel::State`, default `()`), `vis = pub` (the visibility
+/// of the message enum, default private to the module).
+///
+/// Handlers are the methods marked `#[action("name")]`, `#[action]` (name taken from the payload
+/// type's `#[action]`, the recommended form) or `#[repod::action(…)]`. Their shape is
+/// `fn(&mut self, [ctx: &mut repod::Context<'_, Self>,] [msg: Payload]) [-> Result<(), E: Display>]`;
+/// no payload makes a unit action. `network_received(&mut self, [ctx,] msg: RawMessage)` is the
+/// optional fallback; `on_connect`, `on_close` and `on_error` are forwarded to the trait's hooks.
+///
+/// Generated for `impl GameChannel`: `impl repod::Channel for GameChannel` (`ACTIONS` in
+/// declaration order, `dispatch` as a `match` on the action name) and
+/// `enum GameChannelMessage` with one UpperCamelCase variant per action (`"join_team"` →
+/// `JoinTeam`; for `#[action]`, the payload type's name), `action()` and `decode()`.
+///
+/// The compiled examples live on the `repod` crate's re-export (`repod::channel`); this crate
+/// cannot depend on `repod`.
 ///
 /// ```ignore
 /// #[repod::channel(state = Lobby)]
 /// impl GameChannel {
 ///     #[action]
-///     fn chat(&mut self, ctx: &mut repod::Context<'_, Self>, msg: Chat) { ctx.send_to_all(&msg); }
+///     fn chat(&mut self, ctx: &mut repod::Context<'_, Self>, msg: Chat) {
+///         ctx.send_to_all(&msg);
+///     }
 /// }
 /// ```
 #[proc_macro_attribute]
@@ -45,8 +61,10 @@ pub fn channel(args: TokenStream, input: TokenStream) -> TokenStream {
 
 /// Turns a client listener's `impl` block into a dispatcher.
 ///
-/// The same rules as `channel`, with `&mut repod::ClientContext<'_>` as the context and no
-/// state or lifecycle hooks; the built-in events are ordinary actions.
+/// The rules of `channel`, with `&mut repod::ClientContext<'_>` as the context and no state or
+/// lifecycle hooks; the built-in events (`connected`, `socketConnect`, `disconnected`, `error`)
+/// are ordinary actions. Generated for `impl Game`: `impl repod::Listener for Game` and
+/// `enum GameMessage`. Argument: `vis = pub`.
 ///
 /// ```ignore
 /// #[repod::listener]
@@ -64,7 +82,11 @@ pub fn listener(args: TokenStream, input: TokenStream) -> TokenStream {
     )
 }
 
-/// Binds a struct to an action name: `#[derive(repod::Message)]` with `#[action("name")]`.
+/// Binds a struct to an action name: `#[derive(repod::Message)]` with `#[action("name")]` (or
+/// `#[repod(action = "name")]`), generating `impl repod::Message for T { const ACTION = "name"; }`.
+///
+/// Named, tuple and unit structs, generics passed through. Rejected: enums and unions, a
+/// missing or invalid name, a field named `action`.
 ///
 /// ```ignore
 /// #[derive(serde::Serialize, serde::Deserialize, repod::Message)]
