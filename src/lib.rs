@@ -112,6 +112,7 @@ pub mod __private {
     pub const fn assert_message<T: Message + ?Sized>() {}
 
     /// String equality usable in constants (action-name checks of the macros).
+    #[must_use]
     pub const fn str_eq(a: &str, b: &str) -> bool {
         let (a, b) = (a.as_bytes(), b.as_bytes());
         if a.len() != b.len() {
