@@ -68,6 +68,11 @@ impl Ch {
     #[action("socketConnect")]
     fn socket_connect(&mut self) {}
 
+    // Compiled out, and so are its match arms, variant and entry in `ACTIONS`.
+    #[cfg(any())]
+    #[action("never")]
+    fn never(&mut self, _msg: Missing) {}
+
     fn network_received(&mut self, msg: ::repod::RawMessage) {
         let _ = msg;
     }

@@ -96,6 +96,14 @@ impl Action {
         &self.method.sig.ident
     }
 
+    /// The method's `#[cfg(…)]` attributes, copied onto everything generated for it.
+    pub fn cfgs(&self) -> impl Iterator<Item = &Attribute> {
+        self.method
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("cfg"))
+    }
+
     pub fn has_ctx(&self) -> bool {
         self.params.iter().any(|p| p.kind == ParamKind::Context)
     }

@@ -58,13 +58,21 @@ impl<'a> Generator<'a> {
     }
 
     fn actions_const(&self) -> TokenStream {
-        let names = self.d.actions.iter().map(Self::name_expr);
+        let names = self.d.actions.iter().map(|a| {
+            let cfgs = a.cfgs();
+            let name = Self::name_expr(a);
+            quote!(#(#cfgs)* #name)
+        });
         quote!(&[#(#names),*])
     }
 
     /// The `match` arm calling one handler.
     fn arm(a: &Action) -> TokenStream {
         let pattern = Self::pattern(a);
+        let pattern = {
+            let cfgs = a.cfgs();
+            quote!(#(#cfgs)* #pattern)
+        };
         let name = Self::name_expr(a);
         let method = a.ident();
         let ctx_arg = a.has_ctx().then(|| quote!(__repod_ctx,));
@@ -211,15 +219,17 @@ impl<'a> Generator<'a> {
         for a in &self.d.actions {
             let variant = Self::variant(a);
             let name = Self::name_expr(a);
+            let cfgs: Vec<_> = a.cfgs().collect();
             let pattern = Self::pattern(a);
+            let pattern = quote!(#(#cfgs)* #pattern);
             let variant_doc = match &a.name {
                 Some(n) => format!(" The `{:?}` action.", n.value()),
                 None => String::from(" The action of its payload type."),
             };
             match a.payload() {
                 Some(ty) => {
-                    variants.push(quote!(#[doc = #variant_doc] #variant(#ty)));
-                    action_arms.push(quote!(#enum_ident::#variant(..) => #name));
+                    variants.push(quote!(#(#cfgs)* #[doc = #variant_doc] #variant(#ty)));
+                    action_arms.push(quote!(#(#cfgs)* #enum_ident::#variant(..) => #name));
                     decode_arms.push(quote! {
                         #pattern => match ::repod::__private::RawMessage::decode::<#ty>(msg) {
                             ::core::result::Result::Ok(payload) => ::core::result::Result::Ok(::core::option::Option::Some(#enum_ident::#variant(payload))),
@@ -228,8 +238,8 @@ impl<'a> Generator<'a> {
                     });
                 }
                 None => {
-                    variants.push(quote!(#[doc = #variant_doc] #variant));
-                    action_arms.push(quote!(#enum_ident::#variant => #name));
+                    variants.push(quote!(#(#cfgs)* #[doc = #variant_doc] #variant));
+                    action_arms.push(quote!(#(#cfgs)* #enum_ident::#variant => #name));
                     decode_arms.push(quote! {
                         #pattern => ::core::result::Result::Ok(::core::option::Option::Some(#enum_ident::#variant)),
                     });
@@ -275,8 +285,10 @@ impl<'a> Generator<'a> {
     fn checks(&self) -> TokenStream {
         let mut out = TokenStream::new();
         for (i, a) in self.d.actions.iter().enumerate() {
+            let cfgs: Vec<_> = a.cfgs().collect();
             if let Some(ty) = a.payload() {
                 out.extend(quote_spanned! {ty.span()=>
+                    #(#cfgs)*
                     const _: () = ::repod::__private::assert_message::<#ty>();
                 });
                 if let Some(name) = &a.name {
@@ -286,15 +298,13 @@ impl<'a> Generator<'a> {
                         ty.to_token_stream().to_string().replace(' ', ""),
                     );
                     out.extend(quote_spanned! {name.span()=>
+                        #(#cfgs)*
                         const _: () = ::core::assert!(
                             ::repod::__private::str_eq(#name, <#ty as ::repod::__private::Message>::ACTION),
                             #message
                         );
                     });
                 }
-            }
-            if a.name.is_some() && self.d.actions[..i].iter().all(|b| b.name.is_some()) {
-                continue;
             }
             for b in &self.d.actions[..i] {
                 if a.name.is_some() && b.name.is_some() {
@@ -307,7 +317,9 @@ impl<'a> Generator<'a> {
                     a.ident()
                 );
                 let span = a.name.as_ref().map_or_else(|| a.attr_span(), LitStr::span);
+                let both = a.cfgs().chain(b.cfgs());
                 out.extend(quote_spanned! {span=>
+                    #(#both)*
                     const _: () = ::core::assert!(!::repod::__private::str_eq(#x, #y), #message);
                 });
             }

@@ -131,7 +131,7 @@ fn dispatcher(kind: Kind, args: TokenStream2, item: Item) -> TokenStream {
     let d = match ast::parse_dispatcher(kind, args, item) {
         Ok(d) => d,
         Err(item) => {
-            errors.push(not_an_impl(kind, &item));
+            errors.push(valid::not_an_impl(kind, &item));
             let error = errors.into_error().expect("an error was just pushed");
             return fallback::item(*item, error).into();
         }
@@ -146,37 +146,6 @@ fn dispatcher(kind: Kind, args: TokenStream2, item: Item) -> TokenStream {
     };
     debug_print(kind.macro_name(), &out);
     out.into()
-}
-
-fn not_an_impl(kind: Kind, item: &Item) -> syn::Error {
-    let name = kind.macro_name();
-    match item {
-        Item::Impl(imp) => {
-            let (_, path, _) = imp.trait_.as_ref().expect("only trait impls are rejected");
-            syn::Error::new_spanned(
-                path,
-                format!("{name} goes on an inherent impl, not a trait impl; move the handlers into `impl Type {{ … }}`"),
-            )
-        }
-        Item::Fn(f) => syn::Error::new_spanned(
-            &f.sig.ident,
-            format!("{name} goes on an `impl` block, not a function; put the handler inside `impl Type {{ … }}` under {name}"),
-        ),
-        other => syn::Error::new(
-            item_ident_span(other),
-            format!("{name} goes on an `impl` block holding the handlers: `impl Type {{ … }}`"),
-        ),
-    }
-}
-
-fn item_ident_span(item: &Item) -> Span {
-    use syn::spanned::Spanned;
-    match item {
-        Item::Struct(s) => s.ident.span(),
-        Item::Enum(e) => e.ident.span(),
-        Item::Trait(t) => t.ident.span(),
-        other => other.span(),
-    }
 }
 
 fn debug_print(what: &str, tokens: &TokenStream2) {

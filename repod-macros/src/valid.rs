@@ -4,7 +4,8 @@
 use std::fmt::Display;
 
 use proc_macro2::Span;
-use syn::{Data, FnArg, GenericParam, Type};
+use syn::spanned::Spanned;
+use syn::{Data, FnArg, GenericParam, Item, Type};
 
 use crate::ast::{Action, Dispatcher, Kind, MessageInput, ParamKind};
 
@@ -294,6 +295,37 @@ fn to_snake(ident: &str) -> String {
         out.extend(c.to_lowercase());
     }
     out
+}
+
+/// The error for a macro placed on something other than an inherent impl.
+pub fn not_an_impl(kind: Kind, item: &Item) -> syn::Error {
+    let name = kind.macro_name();
+    match item {
+        Item::Impl(imp) => {
+            let (_, path, _) = imp.trait_.as_ref().expect("only trait impls are rejected");
+            syn::Error::new_spanned(
+                path,
+                format!("{name} goes on an inherent impl, not a trait impl; move the handlers into `impl Type {{ … }}`"),
+            )
+        }
+        Item::Fn(f) => syn::Error::new_spanned(
+            &f.sig.ident,
+            format!("{name} goes on an `impl` block, not a function; put the handler inside `impl Type {{ … }}` under {name}"),
+        ),
+        other => syn::Error::new(
+            item_ident_span(other),
+            format!("{name} goes on an `impl` block holding the handlers: `impl Type {{ … }}`"),
+        ),
+    }
+}
+
+fn item_ident_span(item: &Item) -> Span {
+    match item {
+        Item::Struct(s) => s.ident.span(),
+        Item::Enum(e) => e.ident.span(),
+        Item::Trait(t) => t.ident.span(),
+        other => other.span(),
+    }
 }
 
 #[cfg(test)]
