@@ -58,7 +58,12 @@ fn chat_clients_see_each_other() {
         let out = stdout_of(client(bin, srv.port, codec, &[]), &format!("{long}\nok\n"));
         assert_eq!(
             out.lines().collect::<Vec<_>>(),
-            ["connected", "error: Invalid message", "Anonymous: ok", "disconnected"],
+            [
+                "connected",
+                "error: Invalid message",
+                "Anonymous: ok",
+                "disconnected"
+            ],
             "{codec}"
         );
     }
@@ -77,7 +82,10 @@ fn lag_client_reports_percentiles() {
         "",
     );
     assert!(out.starts_with("200 round trips (bincode): min "), "{out}");
-    assert!(out.contains("p50") && out.contains("p99") && out.contains("max"), "{out}");
+    assert!(
+        out.contains("p50") && out.contains("p99") && out.contains("max"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -98,9 +106,12 @@ fn teams_bots_join_and_are_notified() {
     }
     assert!(out.contains("bot-0: joined team 0"), "{out}");
     assert!(out.contains("bot-1: joined team 1"), "{out}");
-    // bot-2 joins team 0 after bot-0: exactly bot-0 is told, bot-1 (team 1) is not.
-    assert!(out.contains("bot-0: bot-2 joined my team 0"), "{out}");
-    assert!(!out.contains("bot-1: bot-2 joined"), "{out}");
+    // bot-0 and bot-2 share team 0: whichever joined second is announced to the other, once.
+    // bot-1 is alone in team 1 and hears of nobody.
+    let told_0 = out.contains("bot-0: bot-2 joined my team 0");
+    let told_2 = out.contains("bot-2: bot-0 joined my team 0");
+    assert!(told_0 ^ told_2, "{out}");
+    assert_eq!(out.matches("joined my team").count(), 1, "{out}");
 }
 
 #[test]

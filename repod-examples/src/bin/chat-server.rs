@@ -45,7 +45,11 @@ impl ChatChannel {
     }
 
     #[action]
-    fn message(&mut self, ctx: &mut Context<'_, Self>, msg: PostMessage) -> Result<(), &'static str> {
+    fn message(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        msg: PostMessage,
+    ) -> Result<(), &'static str> {
         let text = valid_message(&msg.text).ok_or("Invalid message")?;
         ctx.send_to_all(&MessagePosted {
             text: text.to_owned(),

@@ -70,11 +70,12 @@ impl Bot {
                 .map(|p| (p.x - me.x, p.y - me.y))
         } else {
             // Run from "it", drifting sideways so runners do not all pile into a corner.
-            state
-                .players
-                .iter()
-                .find(|p| p.id == state.it)
-                .map(|it| (me.x - it.x - (it.y - me.y) * 0.3, me.y - it.y + (it.x - me.x) * 0.3))
+            state.players.iter().find(|p| p.id == state.it).map(|it| {
+                (
+                    me.x - it.x - (it.y - me.y) * 0.3,
+                    me.y - it.y + (it.x - me.x) * 0.3,
+                )
+            })
         };
         let (dx, dy) = target.unwrap_or((0.0, 0.0));
         let _ = ctx.send(&Input { dx, dy });
@@ -114,7 +115,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bot = task.await?;
         states += bot.states;
         it_changes = it_changes.max(bot.it_changes);
-        if bot.disconnected.as_deref().is_some_and(|r| r != "closed by client") {
+        if bot
+            .disconnected
+            .as_deref()
+            .is_some_and(|r| r != "closed by client")
+        {
             dropped += 1;
         }
     }

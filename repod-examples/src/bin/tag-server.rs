@@ -11,8 +11,8 @@ use clap::Parser;
 use repod::server::{Server, ServerContext};
 use repod::{ChannelId, CloseReason, Context};
 use repod_examples::tag::{
-    normalize, step, Input, PlayerState, State, Welcome, ARENA, IT_SPEED, SPEED, TAG_COOLDOWN_TICKS,
-    TAG_RADIUS, TICK_RATE,
+    normalize, step, Input, PlayerState, State, Welcome, ARENA, IT_SPEED, SPEED,
+    TAG_COOLDOWN_TICKS, TAG_RADIUS, TICK_RATE,
 };
 use repod_examples::NetArgs;
 

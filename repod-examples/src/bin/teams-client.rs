@@ -64,12 +64,20 @@ impl Bot {
 
     #[action]
     fn player_joined_team(&mut self, msg: PlayerJoinedTeam) {
-        println!("{}: {} joined my team {}", self.name, msg.player, msg.team_id);
+        println!(
+            "{}: {} joined my team {}",
+            self.name, msg.player, msg.team_id
+        );
     }
 
     #[action]
     fn player_list(&mut self, msg: PlayerList) {
-        println!("{}: {} players: {}", self.name, msg.count, msg.players.join(", "));
+        println!(
+            "{}: {} players: {}",
+            self.name,
+            msg.count,
+            msg.players.join(", ")
+        );
     }
 
     #[action]

@@ -23,7 +23,9 @@ impl Drop for Running {
 
 /// The path of a file in the workspace root.
 pub fn workspace_file(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
 }
 
 /// Starts a server command and waits (bounded) for its `listening on <addr>` line.
