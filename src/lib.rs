@@ -1,5 +1,90 @@
-//! repod: typed action-dispatch networking for multiplayer games.
+//! Typed action-dispatch networking for multiplayer games.
+//!
+//! repod brings the model of Python's [PodSixNet] and [repod] to Rust: every message has an
+//! *action* name and fields, each handler method is bound to an action, and the framework
+//! routes every incoming message to its handler. In Rust the binding is checked by the
+//! compiler: a misspelt action or a payload of the wrong type does not compile.
+//!
+//! * `#[derive(repod::Message)]` binds a struct to its action name, in a protocol module shared
+//!   by server and client.
+//! * [`#[repod::channel]`](channel) turns an `impl` block with `#[action]` handlers into a
+//!   server-side dispatcher (a `match` on the action name); [`#[repod::listener]`](listener)
+//!   does the same for clients.
+//! * A tokio [server](server::Server) with one channel per connection, all handlers on one
+//!   dispatch loop (so they reach each other's state without locks), broadcast encoded once,
+//!   bounded queues and slow-consumer protection.
+//! * A game-loop [client](client::Client) with `pump()`, and an [async one](client::AsyncClient).
+//! * Length-prefixed frames with [bincode](Bincode) (default) or [MessagePack](MsgPack),
+//!   byte-compatible with Python repod, so Python clients and servers interoperate.
+//!
+//! The [guide] covers all of it; the `repod-examples` crate has runnable programs.
+//!
+//! # Example
+//!
+//! A chat server and a client in one process (a game hosting and joining its own server):
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! use repod::client::Client;
+//! use repod::server::Server;
+//! use repod::Context;
+//! use serde::{Deserialize, Serialize};
+//!
+//! // The protocol, shared by server and client.
+//! #[derive(Debug, Clone, Serialize, Deserialize, repod::Message)]
+//! #[action("chat")]
+//! pub struct Chat {
+//!     pub text: String,
+//! }
+//!
+//! // Server side: one `Player` per connection.
+//! #[derive(Default)]
+//! struct Player;
+//!
+//! #[repod::channel]
+//! impl Player {
+//!     #[action]
+//!     fn chat(&mut self, ctx: &mut Context<'_, Self>, msg: Chat) {
+//!         ctx.send_to_all(&msg); // everyone, this player included
+//!     }
+//! }
+//!
+//! // Client side: handlers for what the server sends.
+//! #[derive(Default)]
+//! struct Game {
+//!     heard: Vec<String>,
+//! }
+//!
+//! #[repod::listener]
+//! impl Game {
+//!     #[action]
+//!     fn chat(&mut self, msg: Chat) {
+//!         self.heard.push(msg.text);
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::<Player>::builder().start_background("127.0.0.1:0")?;
+//! let mut client = Client::connect(server.local_addr())?;
+//! client.send(&Chat { text: "hello".into() })?;
+//!
+//! let mut game = Game::default();
+//! let deadline = Instant::now() + Duration::from_secs(10);
+//! while game.heard.is_empty() && Instant::now() < deadline {
+//!     client.pump(&mut game); // once per frame in a game loop
+//!     std::thread::sleep(Duration::from_millis(1));
+//! }
+//! assert_eq!(game.heard, ["hello"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [PodSixNet]: https://github.com/chr15m/PodSixNet
+//! [repod]: https://pypi.org/project/repodnet/
 #![deny(missing_docs)]
+
+pub mod guide;
 
 #[doc(inline)]
 pub use repod_core::*;
@@ -128,3 +213,8 @@ pub mod __private {
         true
     }
 }
+
+/// The README's example, compiled with the tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
