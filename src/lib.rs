@@ -1,10 +1,184 @@
-//! repod: typed action-dispatch networking for multiplayer games.
+//! Typed action-dispatch networking for multiplayer games.
+//!
+//! repod brings the model of Python's [PodSixNet] and [repod] to Rust: every message has an
+//! *action* name and fields, each handler method is bound to an action, and the framework
+//! routes every incoming message to its handler. In Rust the binding is checked by the
+//! compiler: a misspelt action or a payload of the wrong type does not compile.
+//!
+//! * `#[derive(repod::Message)]` binds a struct to its action name, in a protocol module shared
+//!   by server and client.
+//! * [`#[repod::channel]`](channel) turns an `impl` block with `#[action]` handlers into a
+//!   server-side dispatcher (a `match` on the action name); [`#[repod::listener]`](listener)
+//!   does the same for clients.
+//! * A tokio [server](server::Server) with one channel per connection, all handlers on one
+//!   dispatch loop (so they reach each other's state without locks), broadcast encoded once,
+//!   bounded queues and slow-consumer protection.
+//! * A game-loop [client](client::Client) with `pump()`, and an [async one](client::AsyncClient).
+//! * Length-prefixed frames with [bincode](Bincode) (default) or [MessagePack](MsgPack),
+//!   byte-compatible with Python repod, so Python clients and servers interoperate.
+//!
+//! The [guide] covers all of it; the `repod-examples` crate has runnable programs.
+//!
+//! # Example
+//!
+//! A chat server and a client in one process (a game hosting and joining its own server):
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! use repod::client::Client;
+//! use repod::server::Server;
+//! use repod::Context;
+//! use serde::{Deserialize, Serialize};
+//!
+//! // The protocol, shared by server and client.
+//! #[derive(Debug, Clone, Serialize, Deserialize, repod::Message)]
+//! #[action("chat")]
+//! pub struct Chat {
+//!     pub text: String,
+//! }
+//!
+//! // Server side: one `Player` per connection.
+//! #[derive(Default)]
+//! struct Player;
+//!
+//! #[repod::channel]
+//! impl Player {
+//!     #[action]
+//!     fn chat(&mut self, ctx: &mut Context<'_, Self>, msg: Chat) {
+//!         ctx.send_to_all(&msg); // everyone, this player included
+//!     }
+//! }
+//!
+//! // Client side: handlers for what the server sends.
+//! #[derive(Default)]
+//! struct Game {
+//!     heard: Vec<String>,
+//! }
+//!
+//! #[repod::listener]
+//! impl Game {
+//!     #[action]
+//!     fn chat(&mut self, msg: Chat) {
+//!         self.heard.push(msg.text);
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::<Player>::builder().start_background("127.0.0.1:0")?;
+//! let mut client = Client::connect(server.local_addr())?;
+//! client.send(&Chat { text: "hello".into() })?;
+//!
+//! let mut game = Game::default();
+//! let deadline = Instant::now() + Duration::from_secs(10);
+//! while game.heard.is_empty() && Instant::now() < deadline {
+//!     client.pump(&mut game); // once per frame in a game loop
+//!     std::thread::sleep(Duration::from_millis(1));
+//! }
+//! assert_eq!(game.heard, ["hello"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [PodSixNet]: https://github.com/chr15m/PodSixNet
+//! [repod]: https://pypi.org/project/repodnet/
 #![deny(missing_docs)]
+
+pub mod guide;
 
 #[doc(inline)]
 pub use repod_core::*;
 
-pub use repod_macros::*;
+#[doc = include_str!("../docs/channel.md")]
+pub use repod_macros::channel;
+
+/// Turns an `impl` block of a client listener into a dispatcher.
+///
+/// The rules of [`channel`] apply, with `&mut repod::ClientContext<'_>` as the context and
+/// neither state nor lifecycle hooks. The client's built-in events are ordinary actions:
+/// `connected` ([`Connected`]), `socketConnect` ([`SocketConnect`]), `disconnected`
+/// ([`Disconnected`]) and `error` ([`ErrorMessage`]), handled with those payload types or with
+/// none. `network_received(&mut self, [ctx,] msg: RawMessage)` is the optional fallback.
+///
+/// Generated for `impl Game`: `impl repod::Listener for Game` and `enum GameMessage`.
+///
+/// ```
+/// use repod::{ClientContext, Connected, Disconnected, ErrorMessage, Listener};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, repod::Message)]
+/// #[action("chat")]
+/// pub struct Chat {
+///     pub text: String,
+/// }
+///
+/// #[derive(Default)]
+/// struct Game {
+///     lines: Vec<String>,
+/// }
+///
+/// #[repod::listener]
+/// impl Game {
+///     #[action]
+///     fn connected(&mut self, ctx: &mut ClientContext<'_>, _: Connected) {
+///         let _ = ctx.send(&Chat { text: "hello".into() });
+///     }
+///
+///     #[action("socketConnect")]
+///     fn socket_connect(&mut self) {}
+///
+///     #[action]
+///     fn chat(&mut self, msg: Chat) {
+///         self.lines.push(msg.text);
+///     }
+///
+///     #[action]
+///     fn error(&mut self, msg: ErrorMessage) {
+///         self.lines.push(format!("error: {}", msg.message));
+///     }
+///
+///     #[action]
+///     fn disconnected(&mut self, _: Disconnected) {}
+/// }
+///
+/// assert_eq!(
+///     <Game as Listener>::ACTIONS,
+///     ["connected", "socketConnect", "chat", "error", "disconnected"]
+/// );
+/// ```
+pub use repod_macros::listener;
+
+/// Binds a struct to an action name: `#[derive(repod::Message)]` with `#[action("name")]`.
+///
+/// Generates `impl repod::Message for T { const ACTION: &'static str = "name"; }` for named,
+/// tuple and unit structs, generics included (the impl requires `T: Serialize`).
+/// `#[repod(action = "name")]` is accepted too. The name must be non-empty, without whitespace
+/// or control characters; a field named `action` is rejected because it would clash with the
+/// `"action"` key of a MessagePack message. Enums are rejected: the enum of a channel's
+/// messages is generated by [`channel`].
+///
+/// Do not `use repod::action` in the module of a derive: the import would clash with the
+/// derive's `#[action]` attribute (and handlers need no import).
+///
+/// ```
+/// use repod::Message;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, repod::Message)]
+/// #[action("join_team")]
+/// pub struct JoinTeam {
+///     pub team: u8,
+/// }
+///
+/// assert_eq!(JoinTeam::ACTION, "join_team");
+/// ```
+pub use repod_macros::Message;
+
+/// Marks a handler inside a [`channel`] or [`listener`] impl: `#[action("name")]`, or
+/// `#[action]` to take the name from the payload type.
+///
+/// It needs no import inside those impls, which consume it; used anywhere else it is an error.
+pub use repod_macros::action;
 
 #[doc(hidden)]
 pub mod __private {
@@ -12,7 +186,35 @@ pub mod __private {
     pub use ::bytes;
     pub use ::repod_core;
     pub use ::repod_core::dispatch::{Channel, DispatchContext, HandlerResult, Listener};
+    pub use ::repod_core::{
+        ChannelError, ClientContext, CloseReason, CodecError, Context, Message, RawMessage,
+    };
     pub use ::rmpv;
     pub use ::serde;
     pub use ::tracing;
+
+    /// A zero-cost check emitted at a handler's payload type: an unmet bound lands there.
+    pub const fn assert_message<T: Message + ?Sized>() {}
+
+    /// String equality usable in constants (action-name checks of the macros).
+    #[must_use]
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
 }
+
+/// The README's example, compiled with the tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -117,8 +117,15 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Whether queued outbound frames are still delivered before the socket closes.
+    ///
+    /// True for [`Disconnected`](CloseReason::Disconnected), [`Shutdown`](CloseReason::Shutdown)
+    /// and [`Protocol`](CloseReason::Protocol) (so the peer reads the error reply that explains
+    /// why it is dropped); false when the peer is gone or must be dropped at once.
     pub fn flushes(&self) -> bool {
-        matches!(self, CloseReason::Disconnected | CloseReason::Shutdown)
+        matches!(
+            self,
+            CloseReason::Disconnected | CloseReason::Shutdown | CloseReason::Protocol(_)
+        )
     }
 }
 
@@ -156,4 +163,30 @@ pub enum SendError {
     /// No channel has this id.
     #[error("no connected channel with id {0}")]
     NoSuchChannel(u64),
+}
+
+/// A client could not connect, or could not start its connection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The address did not resolve, or the TCP connection was refused or failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Io {
+        /// The address, as it was given.
+        addr: String,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The TCP connection was not established within the connect timeout.
+    #[error("connecting to {addr} timed out after {after:?}")]
+    Timeout {
+        /// The address, as it was given.
+        addr: String,
+        /// The connect timeout.
+        after: std::time::Duration,
+    },
+    /// The client's i/o thread or its runtime could not be started.
+    #[error("cannot start the client's i/o thread: {0}")]
+    Runtime(#[source] io::Error),
 }

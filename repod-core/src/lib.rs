@@ -22,7 +22,9 @@ pub mod frame;
 pub mod message;
 pub mod server;
 
-pub use crate::client::ClientContext;
+pub use crate::client::{
+    AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError,
+};
 pub use crate::codec::{Bincode, Codec, CodecKind, MsgPack};
 pub use crate::dispatch::{Channel, DispatchContext, HandlerResult, Listener};
 pub use crate::error::{ChannelError, CloseReason, CodecError, FrameError, SendError};
@@ -30,4 +32,5 @@ pub use crate::frame::{FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
 pub use crate::message::{
     Connected, Disconnected, ErrorMessage, Message, RawMessage, SocketConnect,
 };
+pub use crate::server::{BackgroundServer, Server, ServerBuilder, ServerError, ServerHandle};
 pub use crate::server::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};

@@ -1,4 +1,62 @@
-//! The client: a game-loop `pump()` listener and an async client.
+//! The client: a game-loop [`Client`] you [`pump`](Client::pump) and an [`AsyncClient`] for
+//! tokio applications, both driven by the same connection task.
+//!
+//! # Events
+//!
+//! Besides the server's messages, a listener receives these built-in events, in this order:
+//!
+//! * `socketConnect` ([`SocketConnect`](crate::SocketConnect)), then `connected`
+//!   ([`Connected`](crate::Connected)): once each, when the TCP connection is established.
+//!   Servers (repod's and Python repod's alike) greet a new peer with `{"action":
+//!   "connected"}`; the client drops that greeting when it is the first frame, so a listener
+//!   sees `connected` exactly once against either. (Python repod's client delivers it twice.)
+//! * `error` ([`ErrorMessage`]): something went wrong, in words: the connect failed, a frame
+//!   did not decode (the connection stays up), a frame was larger than the maximum frame
+//!   length or cut short (the connection closes), or a message body did not fit its handler.
+//! * `disconnected` ([`Disconnected`](crate::Disconnected)): once, last, whichever side
+//!   closed; its `reason` says why: `"closed by peer"`, `"closed by client"`, `"i/o error:
+//!   …"`, `"protocol error: …"`, or the connect error.
+//!
+//! A failed connect yields `error` then `disconnected`, and never `connected`.
+//!
+//! # Threads and queues
+//!
+//! [`Client::connect`] returns at once: a background thread named `repod-client`, running
+//! its own single-threaded tokio runtime, makes the connection and does all i/o. A thread per
+//! client keeps games that do not use tokio free of a global runtime, and lets drop wait for
+//! exactly its own connection to flush. [`AsyncClient`] runs the same task on the caller's
+//! runtime instead.
+//!
+//! `send` encodes the message and queues the frame without waiting; the writer wakes on the
+//! queue, writes every queued frame, then flushes once, so a message leaves as soon as it is
+//! queued, whether or not the game is pumping. Sockets use `TCP_NODELAY`. Both queues are
+//! bounded: a full send queue makes `send` fail with [`SendError::QueueFull`], and a full
+//! event queue (a game that stopped pumping) stops the reader, so the server sees the
+//! backpressure and memory stays bounded.
+//!
+//! # Defaults
+//!
+//! | setting | default |
+//! |---|---|
+//! | [`codec`](ClientBuilder::codec) | [`CodecKind::Bincode`] |
+//! | [`max_frame_len`](ClientBuilder::max_frame_len) | 1 MiB |
+//! | [`send_queue`](ClientBuilder::send_queue) | 4,096 frames, 4 MiB |
+//! | [`event_queue`](ClientBuilder::event_queue) | 1,024 events |
+//! | [`connect_timeout`](ClientBuilder::connect_timeout) | 10 s |
+//! | [`close_timeout`](ClientBuilder::close_timeout) | 2 s |
+
+mod async_client;
+mod builder;
+mod conn;
+mod pump;
+
+pub use self::async_client::AsyncClient;
+pub use self::builder::{
+    ClientBuilder, DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_QUEUE,
+    DEFAULT_SEND_QUEUE_BYTES, DEFAULT_SEND_QUEUE_FRAMES,
+};
+pub use self::pump::{Client, ClientSender};
+pub use crate::error::ConnectError;
 
 use std::collections::VecDeque;
 use std::fmt;

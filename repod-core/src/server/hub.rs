@@ -201,7 +201,10 @@ macro_rules! shared_context_methods {
             self.core.broadcast_frame(frame, None)
         }
 
-        /// The other connected channels, in connection order: id, address and value.
+        /// The connected channels (in a handler: all but the current one): id, address and value.
+        ///
+        /// They come in slot order, not strictly in connection order: a new connection may
+        /// reuse the slot of one that closed. Channels that are closing are skipped.
         pub fn channels(&self) -> impl Iterator<Item = Peer<'_, Ch>> + '_ {
             self.core.peers()
         }

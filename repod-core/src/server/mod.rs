@@ -1,7 +1,563 @@
 //! The server: one channel per connection, one dispatch loop, broadcast, flow control.
+//!
+//! A [`Server`] accepts TCP connections and gives each one a channel value (`Ch`). Every
+//! connection has a reader task, which splits frames and reads their action names, and a writer
+//! task, which drains the connection's bounded outbound queue into the socket. All handlers run
+//! on one dispatch loop, in arrival order per connection, with access to every channel and the
+//! shared state through their [`Context`]; no locks are needed.
+//!
+//! Start one with [`ServerBuilder::launch`] (blocking, stops on Ctrl+C), [`ServerBuilder::bind`]
+//! then [`Server::run`] (async), or [`ServerBuilder::start_background`] (own thread, for "host
+//! and play"). A [`ServerHandle`] reaches the loop from any thread.
+//!
+//! Logs go through `tracing` with the target `repod::server`: a `conn` span per connection
+//! (`conn_id`, `peer`), lifecycle events at DEBUG, misbehaving peers at WARN, our own faults at
+//! ERROR. Nothing is printed unless the application installs a subscriber.
 
+mod builder;
+mod conn;
 mod hub;
 mod outbox;
 
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+pub use self::builder::{
+    ServerBuilder, DEFAULT_COMMAND_QUEUE, DEFAULT_INBOUND_QUEUE_BYTES, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_OUTBOUND_QUEUE_BYTES, DEFAULT_OUTBOUND_QUEUE_FRAMES, DEFAULT_SHUTDOWN_TIMEOUT,
+};
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
 pub use self::outbox::{Outbox, OutboxReceiver, PushError};
+
+use self::builder::{ServerConfig, Tick};
+use self::conn::{ConnConfig, ConnEvent};
+use crate::codec::Codec;
+use crate::dispatch::Channel;
+use crate::error::{CloseReason, SendError};
+use crate::message::{ErrorMessage, Message};
+
+/// An error of the server layer: starting, running or reaching a server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The listening socket could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address as given.
+        addr: String,
+        /// Why binding failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The tokio runtime or the server thread could not be started.
+    #[error("cannot start the server runtime: {0}")]
+    Runtime(#[source] io::Error),
+    /// The local address of the listener could not be read.
+    #[error("cannot read the listener's local address: {0}")]
+    LocalAddr(#[source] io::Error),
+    /// The server has shut down (or the code run through a handle panicked).
+    #[error("the server is not running")]
+    Closed,
+    /// The background server thread panicked.
+    #[error("the server thread panicked")]
+    ThreadPanicked,
+}
+
+type CallFn<Ch> = Box<dyn FnOnce(&mut ServerContext<'_, Ch>) + Send>;
+
+enum Command<Ch: Channel> {
+    SendTo(ChannelId, Bytes),
+    SendToAll(Bytes),
+    Call(CallFn<Ch>),
+}
+
+struct Shared {
+    shutdown: CancellationToken,
+    connections: AtomicUsize,
+    local_addr: SocketAddr,
+    codec: crate::codec::CodecKind,
+    max_frame_len: usize,
+}
+
+/// A bound server, ready to [`run`](Server::run).
+///
+/// ```no_run
+/// # use repod_core::{Channel, Context, RawMessage, server::Server};
+/// # #[derive(Default)] struct Lobby;
+/// # impl Channel for Lobby {
+/// #     type State = ();
+/// #     const ACTIONS: &'static [&'static str] = &[];
+/// #     fn dispatch(&mut self, _: &mut Context<'_, Self>, _: RawMessage) {}
+/// # }
+/// # async fn serve() -> Result<(), repod_core::server::ServerError> {
+/// let server = Server::<Lobby>::builder().bind("127.0.0.1:0").await?;
+/// println!("listening on {}", server.local_addr());
+/// let handle = server.handle(); // to stop it later: handle.shutdown()
+/// server.run().await
+/// # }
+/// ```
+pub struct Server<Ch: Channel> {
+    listener: TcpListener,
+    hub: Hub<Ch>,
+    config: ServerConfig,
+    tick: Tick<Ch>,
+    handle: ServerHandle<Ch>,
+    commands: mpsc::Receiver<Command<Ch>>,
+}
+
+impl<Ch: Channel> fmt::Debug for Server<Ch> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Ch> Server<Ch>
+where
+    Ch: Channel + Default,
+    Ch::State: Default,
+{
+    /// A builder with the default state, creating each channel with `Ch::default()`.
+    pub fn builder() -> ServerBuilder<Ch> {
+        ServerBuilder::new(Ch::State::default(), Box::new(|_: &PeerInfo| Ch::default()))
+    }
+}
+
+impl<Ch: Channel + Default> Server<Ch> {
+    /// A builder with this server-wide state, creating each channel with `Ch::default()`.
+    pub fn builder_with_state(state: Ch::State) -> ServerBuilder<Ch> {
+        ServerBuilder::new(state, Box::new(|_: &PeerInfo| Ch::default()))
+    }
+}
+
+impl<Ch: Channel> Server<Ch> {
+    /// A builder with this state, creating each channel with `factory`.
+    pub fn builder_with(
+        state: Ch::State,
+        factory: impl FnMut(&PeerInfo) -> Ch + Send + 'static,
+    ) -> ServerBuilder<Ch> {
+        ServerBuilder::new(state, Box::new(factory))
+    }
+
+    fn from_listener(
+        builder: ServerBuilder<Ch>,
+        listener: TcpListener,
+    ) -> Result<Self, ServerError> {
+        let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
+        let (hub, config, tick) = builder.into_hub();
+        let (tx, commands) = mpsc::channel(config.command_queue);
+        let handle = ServerHandle {
+            tx,
+            shared: Arc::new(Shared {
+                shutdown: CancellationToken::new(),
+                connections: AtomicUsize::new(0),
+                local_addr,
+                codec: config.codec,
+                max_frame_len: config.max_frame_len,
+            }),
+        };
+        Ok(Server {
+            listener,
+            hub,
+            config,
+            tick,
+            handle,
+            commands,
+        })
+    }
+
+    /// The address the server listens on; with port 0, the port the system picked.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.shared.local_addr
+    }
+
+    /// A handle to reach the server from other tasks and threads.
+    pub fn handle(&self) -> ServerHandle<Ch> {
+        self.handle.clone()
+    }
+
+    /// Serves until [`ServerHandle::shutdown`] is called, then shuts down gracefully: stops
+    /// accepting, closes every channel with [`CloseReason::Shutdown`] (running `on_close` and
+    /// `on_disconnect`), waits up to the shutdown timeout for queued frames to be written, drops
+    /// what is left and returns.
+    pub async fn run(self) -> Result<(), ServerError> {
+        let Server {
+            listener,
+            mut hub,
+            config,
+            tick,
+            handle,
+            mut commands,
+        } = self;
+        let shared = handle.shared.clone();
+        drop(handle);
+        let abort_all = CancellationToken::new();
+        let (accepted_tx, mut accepted) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+        tokio::spawn(accept_loop(listener, accepted_tx, shared.shutdown.clone()));
+        let (events_tx, mut events) = mpsc::unbounded_channel::<ConnEvent>();
+        let (writers_tx, mut writers) = mpsc::channel::<()>(1);
+        let conn_config = ConnConfig {
+            codec: config.codec,
+            max_frame_len: config.max_frame_len,
+            inbound_bytes: config.inbound_queue_bytes,
+        };
+        let (mut tick_fn, mut interval) = match tick {
+            Some((period, f)) => {
+                let mut interval =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                (Some(f), Some(interval))
+            }
+            None => (None, None),
+        };
+        let full_frame = config
+            .codec
+            .encode(&ErrorMessage::new("server full"), config.max_frame_len)
+            .ok();
+        tracing::debug!(target: "repod::server", addr = %shared.local_addr, codec = %config.codec, "server running");
+
+        loop {
+            tokio::select! {
+                () = shared.shutdown.cancelled() => break,
+                Some(event) = events.recv() => handle_event(&mut hub, event, config),
+                Some(command) = commands.recv() => handle_command(&mut hub, command),
+                Some((stream, addr)) = accepted.recv() => {
+                    if hub.len() >= config.max_connections {
+                        tracing::warn!(target: "repod::server", peer = %addr, max = config.max_connections, "server full: refusing connection");
+                        if let Some(frame) = full_frame.clone() {
+                            tokio::spawn(refuse(stream, frame));
+                        }
+                    } else {
+                        if let Err(error) = stream.set_nodelay(true) {
+                            tracing::debug!(target: "repod::server", peer = %addr, %error, "cannot set TCP_NODELAY");
+                        }
+                        let (outbox, receiver) = Outbox::with_cancel_token(
+                            config.outbound_queue_frames,
+                            config.outbound_queue_bytes,
+                            abort_all.child_token(),
+                        );
+                        let id = hub.connect(addr, outbox);
+                        conn::spawn(id, stream, receiver, conn_config, events_tx.clone(), writers_tx.clone());
+                    }
+                }
+                _ = tick_once(&mut interval) => {
+                    if let Some(f) = tick_fn.as_mut() {
+                        let result = hub.with_context(|ctx| catch_unwind(AssertUnwindSafe(|| f(ctx))));
+                        if result.is_err() {
+                            tracing::error!(target: "repod::server", "tick panicked");
+                        }
+                    }
+                }
+            }
+            shared.connections.store(hub.len(), Ordering::Relaxed);
+        }
+
+        tracing::debug!(target: "repod::server", channels = hub.len(), "shutting down");
+        drop(accepted);
+        // What handles queued before the shutdown still goes out; nothing more is accepted.
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            handle_command(&mut hub, command);
+        }
+        hub.shutdown();
+        shared.connections.store(0, Ordering::Relaxed);
+        drop(writers_tx);
+        let flushed = tokio::time::timeout(config.shutdown_timeout, writers.recv())
+            .await
+            .is_ok();
+        if !flushed {
+            tracing::warn!(target: "repod::server", timeout = ?config.shutdown_timeout, "shutdown timeout: dropping connections that were still writing");
+        }
+        abort_all.cancel();
+        tracing::debug!(target: "repod::server", "server stopped");
+        Ok(())
+    }
+}
+
+async fn tick_once(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    accepted: mpsc::Sender<(TcpStream, SocketAddr)>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let result = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            result = listener.accept() => result,
+        };
+        match result {
+            Ok(conn) => {
+                if accepted.send(conn).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                // Out of file descriptors and the like: back off a little instead of spinning.
+                tracing::error!(target: "repod::server", %error, "accept failed");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Tells an extra peer the server is full and closes the connection.
+async fn refuse(mut stream: TcpStream, frame: Bytes) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(&frame).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+fn handle_event<Ch: Channel>(hub: &mut Hub<Ch>, event: ConnEvent, config: ServerConfig) {
+    match event {
+        ConnEvent::Message(id, msg, permit) => {
+            hub.dispatch(id, msg);
+            drop(permit);
+        }
+        ConnEvent::Protocol(id, error) => {
+            tracing::warn!(target: "repod::server", id = id.get(), %error, "protocol error: dropping peer");
+            hub.peer_error(id, &error);
+            if let Ok(frame) = config
+                .codec
+                .encode(&ErrorMessage::new(error.to_string()), config.max_frame_len)
+            {
+                hub.send_frame_to(id, frame);
+            }
+            hub.close(id, CloseReason::Protocol(error.to_string()));
+        }
+        ConnEvent::Closed(id, reason) => hub.close(id, reason),
+    }
+}
+
+fn handle_command<Ch: Channel>(hub: &mut Hub<Ch>, command: Command<Ch>) {
+    match command {
+        Command::SendTo(id, frame) => {
+            hub.send_frame_to(id, frame);
+        }
+        Command::SendToAll(frame) => {
+            hub.send_frame_to_all(&frame);
+        }
+        Command::Call(f) => {
+            let result = hub.with_context(|ctx| catch_unwind(AssertUnwindSafe(|| f(ctx))));
+            if result.is_err() {
+                tracing::error!(target: "repod::server", "code run through a server handle panicked");
+            }
+        }
+    }
+}
+
+/// Reaches a running server from any task or thread: send messages, run code on the dispatch
+/// loop, shut it down.
+///
+/// Cheap to clone; `Send` and `Sync`. Messages are encoded on the caller's thread (once, for
+/// [`send_to_all`](ServerHandle::send_to_all)) and queued to the loop without waiting. Once the
+/// server has shut down every method returns an error; none panics.
+pub struct ServerHandle<Ch: Channel> {
+    tx: mpsc::Sender<Command<Ch>>,
+    shared: Arc<Shared>,
+}
+
+impl<Ch: Channel> Clone for ServerHandle<Ch> {
+    fn clone(&self) -> Self {
+        ServerHandle {
+            tx: self.tx.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<Ch: Channel> fmt::Debug for ServerHandle<Ch> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.shared.local_addr)
+            .field("running", &self.is_running())
+            .finish()
+    }
+}
+
+impl<Ch: Channel> ServerHandle<Ch> {
+    fn command(&self, command: Command<Ch>) -> Result<(), SendError> {
+        if self.shared.shutdown.is_cancelled() {
+            return Err(SendError::Closed);
+        }
+        self.tx.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// Queues a message to one channel. Succeeds when the message reached the loop's queue; an
+    /// id that is no longer connected is ignored there.
+    pub fn send_to<M: Message + ?Sized>(&self, id: ChannelId, msg: &M) -> Result<(), SendError> {
+        let frame = self.shared.codec.encode(msg, self.shared.max_frame_len)?;
+        self.command(Command::SendTo(id, frame))
+    }
+
+    /// Queues a message to every connected channel, encoded once on the calling thread.
+    pub fn send_to_all<M: Message + ?Sized>(&self, msg: &M) -> Result<(), SendError> {
+        let frame = self.shared.codec.encode(msg, self.shared.max_frame_len)?;
+        self.command(Command::SendToAll(frame))
+    }
+
+    /// Runs `f` on the dispatch loop, with access to the state and every channel, and returns
+    /// its result.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R + Send + 'static,
+    ) -> Result<R, ServerError> {
+        self.call_inner(f)?.await.map_err(|_| ServerError::Closed)
+    }
+
+    /// Like [`call`](ServerHandle::call), blocking the calling thread; for code outside any
+    /// async runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called from within an async runtime (use `call` there).
+    pub fn call_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R + Send + 'static,
+    ) -> Result<R, ServerError> {
+        self.call_inner(f)?
+            .blocking_recv()
+            .map_err(|_| ServerError::Closed)
+    }
+
+    fn call_inner<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R + Send + 'static,
+    ) -> Result<oneshot::Receiver<R>, ServerError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Call(Box::new(move |ctx| {
+            let _ = tx.send(f(ctx));
+        })))
+        .map_err(|_| ServerError::Closed)?;
+        Ok(rx)
+    }
+
+    /// Id and address of every connected channel, in connection order.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, ServerError> {
+        self.call(|ctx| {
+            let mut peers: Vec<PeerInfo> = ctx
+                .channels()
+                .map(|p| PeerInfo {
+                    id: p.id,
+                    addr: p.addr,
+                })
+                .collect();
+            peers.sort_by_key(|p| p.id);
+            peers
+        })
+        .await
+    }
+
+    /// The number of connected channels, as of the loop's last event.
+    pub fn connection_count(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Whether the server has not been told to shut down yet.
+    pub fn is_running(&self) -> bool {
+        !self.shared.shutdown.is_cancelled()
+    }
+
+    /// Starts a graceful shutdown and returns at once; [`Server::run`] returns when it is done.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+}
+
+/// A server running on its own thread, from [`ServerBuilder::start_background`].
+///
+/// Dropping it shuts the server down gracefully and waits for the thread.
+#[must_use = "dropping a BackgroundServer shuts the server down"]
+pub struct BackgroundServer<Ch: Channel> {
+    local_addr: SocketAddr,
+    handle: ServerHandle<Ch>,
+    thread: Option<std::thread::JoinHandle<Result<(), ServerError>>>,
+}
+
+impl<Ch: Channel> fmt::Debug for BackgroundServer<Ch> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackgroundServer")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Ch: Channel> BackgroundServer<Ch> {
+    pub(crate) fn new(
+        local_addr: SocketAddr,
+        handle: ServerHandle<Ch>,
+        thread: std::thread::JoinHandle<Result<(), ServerError>>,
+    ) -> Self {
+        BackgroundServer {
+            local_addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// The address the server listens on; with port 0, the port the system picked.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to the server.
+    pub fn handle(&self) -> ServerHandle<Ch> {
+        self.handle.clone()
+    }
+
+    /// Shuts the server down gracefully and waits for its thread to finish.
+    pub fn shutdown(mut self) -> Result<(), ServerError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), ServerError> {
+        self.handle.shutdown();
+        match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| ServerError::ThreadPanicked)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl<Ch: Channel> Drop for BackgroundServer<Ch> {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop() {
+            tracing::error!(target: "repod::server", %error, "background server failed");
+        }
+    }
+}

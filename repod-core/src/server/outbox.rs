@@ -42,9 +42,18 @@ impl Outbox {
     ///
     /// A single frame larger than `max_bytes` is accepted when the queue is empty.
     pub fn new(max_frames: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
+        Self::with_cancel_token(max_frames, max_bytes, CancellationToken::new())
+    }
+
+    /// Like [`new`](Outbox::new), with a given cancel token, e.g. a child of a server-wide
+    /// token, so cancelling the parent drops every connection at once.
+    pub fn with_cancel_token(
+        max_frames: usize,
+        max_bytes: usize,
+        cancel: CancellationToken,
+    ) -> (Outbox, OutboxReceiver) {
         let (tx, rx) = mpsc::channel(max_frames.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
-        let cancel = CancellationToken::new();
         (
             Outbox {
                 tx,

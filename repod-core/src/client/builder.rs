@@ -1,0 +1,195 @@
+//! [`ClientBuilder`]: the settings of a connection, with written-down defaults.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::ToSocketAddrs;
+use tokio::sync::mpsc;
+
+use super::conn::{self, Shared, TaskConfig};
+use super::{AsyncClient, Client};
+use crate::codec::CodecKind;
+use crate::error::ConnectError;
+use crate::frame::{FrameConfig, DEFAULT_MAX_FRAME_LEN};
+use crate::server::Outbox;
+
+/// The default send queue limit in frames: 4,096.
+pub const DEFAULT_SEND_QUEUE_FRAMES: usize = 4096;
+/// The default send queue limit in bytes: 4 MiB.
+pub const DEFAULT_SEND_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// The default capacity of the received-event queue: 1,024 events.
+pub const DEFAULT_EVENT_QUEUE: usize = 1024;
+/// The default connect timeout: 10 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time `close` and drop give queued messages to leave: 2 seconds.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Settings of a client connection; terminals [`connect`](ClientBuilder::connect) (game loop)
+/// and [`connect_async`](ClientBuilder::connect_async) (tokio).
+///
+/// ```no_run
+/// use repod_core::{Client, CodecKind};
+///
+/// let client = Client::builder()
+///     .codec(CodecKind::MsgPack)
+///     .max_frame_len(64 * 1024)
+///     .connect("127.0.0.1:31425")?;
+/// # Ok::<(), repod_core::ConnectError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a builder does nothing until `connect` or `connect_async` is called"]
+pub struct ClientBuilder {
+    codec: CodecKind,
+    max_frame_len: usize,
+    send_frames: usize,
+    send_bytes: usize,
+    event_queue: usize,
+    connect_timeout: Duration,
+    close_timeout: Duration,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder::new()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with the default settings.
+    pub fn new() -> Self {
+        ClientBuilder {
+            codec: CodecKind::Bincode,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            send_frames: DEFAULT_SEND_QUEUE_FRAMES,
+            send_bytes: DEFAULT_SEND_QUEUE_BYTES,
+            event_queue: DEFAULT_EVENT_QUEUE,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+        }
+    }
+
+    /// The codec of the connection; it must match the server's.
+    /// The default is [`CodecKind::Bincode`]; use [`CodecKind::MsgPack`] with Python servers.
+    pub fn codec(&mut self, codec: CodecKind) -> &mut Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The largest frame payload received or sent, in bytes. A larger frame from the server
+    /// raises `error` and closes the connection; a larger message makes `send` fail.
+    /// The default is 1 MiB ([`DEFAULT_MAX_FRAME_LEN`]); values above `u32::MAX` are clipped.
+    pub fn max_frame_len(&mut self, max_frame_len: usize) -> &mut Self {
+        self.max_frame_len = FrameConfig::with_max_frame_len(max_frame_len).max_frame_len;
+        self
+    }
+
+    /// Limits of the send queue, in frames and in bytes (at least one frame is always
+    /// accepted). `send` fails with `SendError::QueueFull` beyond them. The defaults are
+    /// 4,096 frames and 4 MiB.
+    pub fn send_queue(&mut self, frames: usize, bytes: usize) -> &mut Self {
+        self.send_frames = frames.max(1);
+        self.send_bytes = bytes;
+        self
+    }
+
+    /// Capacity of the queue of received events waiting for `pump` or `recv`. When it is
+    /// full the client stops reading from the socket, so the server feels the backpressure.
+    /// The default is 1,024 events (at least 4).
+    pub fn event_queue(&mut self, events: usize) -> &mut Self {
+        self.event_queue = events;
+        self
+    }
+
+    /// How long the TCP connect may take. The default is 10 seconds.
+    pub fn connect_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long `close` and drop let queued messages leave before the socket is dropped.
+    /// The default is 2 seconds.
+    pub fn close_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Starts a game-loop [`Client`] connecting to `addr`; returns at once.
+    ///
+    /// The connection is made on the client's i/o thread; its outcome arrives through
+    /// [`Client::pump`] as `socketConnect` and `connected`, or as `error` then `disconnected`.
+    /// Fails only if the i/o thread cannot be started.
+    pub fn connect<A>(&self, addr: A) -> Result<Client, ConnectError>
+    where
+        A: ToSocketAddrs + fmt::Debug + Send + 'static,
+    {
+        let label = conn::label(&addr);
+        let (shared, outbox, events_tx, events_rx) = self.parts();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ConnectError::Runtime)?;
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let task_shared = shared.clone();
+        let config = self.task_config();
+        std::thread::Builder::new()
+            .name("repod-client".to_owned())
+            .spawn(move || {
+                runtime.block_on(conn::connect_and_run(
+                    addr,
+                    label,
+                    task_shared,
+                    outbox,
+                    events_tx,
+                    config,
+                ));
+                let _ = done_tx.send(());
+            })
+            .map_err(ConnectError::Runtime)?;
+        Ok(Client::new(shared, events_rx, done_rx, self.close_timeout))
+    }
+
+    /// Connects an [`AsyncClient`] to `addr`, waiting for the TCP connection.
+    ///
+    /// The connection task is spawned on the current tokio runtime.
+    pub async fn connect_async<A>(&self, addr: A) -> Result<AsyncClient, ConnectError>
+    where
+        A: ToSocketAddrs + fmt::Debug,
+    {
+        let label = conn::label(&addr);
+        let stream = conn::connect(addr, &label, self.connect_timeout).await?;
+        let (shared, outbox, events_tx, events_rx) = self.parts();
+        shared.mark_connected();
+        tokio::spawn(conn::run(
+            stream,
+            label,
+            shared.clone(),
+            outbox,
+            events_tx,
+            self.task_config(),
+        ));
+        Ok(AsyncClient::new(shared, events_rx))
+    }
+
+    fn task_config(&self) -> TaskConfig {
+        TaskConfig {
+            connect_timeout: self.connect_timeout,
+            close_timeout: self.close_timeout,
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn parts(
+        &self,
+    ) -> (
+        Arc<Shared>,
+        crate::server::OutboxReceiver,
+        mpsc::Sender<crate::message::RawMessage>,
+        mpsc::Receiver<crate::message::RawMessage>,
+    ) {
+        let (outbox, outbox_rx) = Outbox::new(self.send_frames, self.send_bytes);
+        let shared = Arc::new(Shared::new(outbox, self.codec, self.max_frame_len));
+        let (events_tx, events_rx) = mpsc::channel(self.event_queue.max(4));
+        (shared, outbox_rx, events_tx, events_rx)
+    }
+}

@@ -1,0 +1,348 @@
+//! [`ServerBuilder`]: a server's settings, hooks and tick, each with a documented default.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::hub::{Hub, HubConfig, PeerInfo, ServerContext};
+use super::{BackgroundServer, Server, ServerError};
+use crate::codec::CodecKind;
+use crate::dispatch::Channel;
+use crate::error::CloseReason;
+use crate::frame::DEFAULT_MAX_FRAME_LEN;
+
+/// The default [`max_connections`](ServerBuilder::max_connections): 10,000.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The default [`outbound_queue_frames`](ServerBuilder::outbound_queue_frames): 4,096 frames.
+pub const DEFAULT_OUTBOUND_QUEUE_FRAMES: usize = 4096;
+/// The default [`outbound_queue_bytes`](ServerBuilder::outbound_queue_bytes): 4 MiB.
+pub const DEFAULT_OUTBOUND_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// The default [`inbound_queue_bytes`](ServerBuilder::inbound_queue_bytes): 256 KiB.
+pub const DEFAULT_INBOUND_QUEUE_BYTES: usize = 256 * 1024;
+/// The default [`shutdown_timeout`](ServerBuilder::shutdown_timeout): 5 seconds.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default [`command_queue`](ServerBuilder::command_queue): 65,536 commands.
+pub const DEFAULT_COMMAND_QUEUE: usize = 65_536;
+
+pub(crate) type Factory<Ch> = Box<dyn FnMut(&PeerInfo) -> Ch + Send>;
+pub(crate) type ConnectHook<S> = Box<dyn FnMut(&mut S, &PeerInfo) + Send>;
+pub(crate) type DisconnectHook<S> = Box<dyn FnMut(&mut S, &PeerInfo, &CloseReason) + Send>;
+pub(crate) type TickFn<Ch> = Box<dyn FnMut(&mut ServerContext<'_, Ch>) + Send>;
+pub(crate) type Tick<Ch> = Option<(Duration, TickFn<Ch>)>;
+
+/// The numeric settings of a server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServerConfig {
+    pub(crate) codec: CodecKind,
+    pub(crate) max_frame_len: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) outbound_queue_frames: usize,
+    pub(crate) outbound_queue_bytes: usize,
+    pub(crate) inbound_queue_bytes: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) command_queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            codec: CodecKind::default(),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            outbound_queue_frames: DEFAULT_OUTBOUND_QUEUE_FRAMES,
+            outbound_queue_bytes: DEFAULT_OUTBOUND_QUEUE_BYTES,
+            inbound_queue_bytes: DEFAULT_INBOUND_QUEUE_BYTES,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            command_queue: DEFAULT_COMMAND_QUEUE,
+        }
+    }
+}
+
+/// Configures and starts a [`Server`].
+///
+/// Made by [`Server::builder`], [`Server::builder_with_state`] or [`Server::builder_with`].
+/// Every limit is on by default:
+///
+/// | setting | default |
+/// |---|---|
+/// | [`codec`](Self::codec) | [`CodecKind::Bincode`] |
+/// | [`max_frame_len`](Self::max_frame_len) | 1 MiB |
+/// | [`max_connections`](Self::max_connections) | 10,000 |
+/// | [`outbound_queue_frames`](Self::outbound_queue_frames) | 4,096 frames per connection |
+/// | [`outbound_queue_bytes`](Self::outbound_queue_bytes) | 4 MiB per connection |
+/// | [`inbound_queue_bytes`](Self::inbound_queue_bytes) | 256 KiB per connection |
+/// | [`shutdown_timeout`](Self::shutdown_timeout) | 5 s |
+/// | [`command_queue`](Self::command_queue) | 65,536 commands |
+/// | [`tick`](Self::tick) | none |
+///
+/// ```no_run
+/// # use repod_core::{Channel, Context, RawMessage, server::Server};
+/// # #[derive(Default)] struct Lobby;
+/// # impl Channel for Lobby {
+/// #     type State = ();
+/// #     const ACTIONS: &'static [&'static str] = &[];
+/// #     fn dispatch(&mut self, _: &mut Context<'_, Self>, _: RawMessage) {}
+/// # }
+/// Server::<Lobby>::builder()
+///     .max_connections(64)
+///     .launch("0.0.0.0:31425")
+///     .expect("server failed");
+/// ```
+#[must_use = "a builder does nothing until `bind`, `launch` or `start_background` is called"]
+pub struct ServerBuilder<Ch: Channel> {
+    pub(crate) config: ServerConfig,
+    pub(crate) state: Ch::State,
+    pub(crate) factory: Factory<Ch>,
+    pub(crate) on_connect: Option<ConnectHook<Ch::State>>,
+    pub(crate) on_disconnect: Option<DisconnectHook<Ch::State>>,
+    pub(crate) tick: Tick<Ch>,
+}
+
+impl<Ch: Channel> fmt::Debug for ServerBuilder<Ch> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("tick", &self.tick.as_ref().map(|(period, _)| period))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Ch: Channel> ServerBuilder<Ch> {
+    pub(crate) fn new(state: Ch::State, factory: Factory<Ch>) -> Self {
+        ServerBuilder {
+            config: ServerConfig::default(),
+            state,
+            factory,
+            on_connect: None,
+            on_disconnect: None,
+            tick: None,
+        }
+    }
+
+    /// Creates each connection's channel value with `factory` (called on the dispatch loop).
+    ///
+    /// The default is `Ch::default()` for builders made by [`Server::builder`] and
+    /// [`Server::builder_with_state`].
+    pub fn channel_factory(
+        mut self,
+        factory: impl FnMut(&PeerInfo) -> Ch + Send + 'static,
+    ) -> Self {
+        self.factory = Box::new(factory);
+        self
+    }
+
+    /// The codec every connection speaks. The default is [`CodecKind::Bincode`]; use
+    /// [`CodecKind::MsgPack`] to talk to Python repod clients.
+    pub fn codec(mut self, codec: CodecKind) -> Self {
+        self.config.codec = codec;
+        self
+    }
+
+    /// The largest frame payload accepted from a peer or sent to one, in bytes. A peer
+    /// announcing more is dropped before anything is allocated for it. The default is 1 MiB.
+    pub fn max_frame_len(mut self, max_frame_len: usize) -> Self {
+        self.config.max_frame_len = max_frame_len.min(u32::MAX as usize);
+        self
+    }
+
+    /// The most connections served at once; one more receives
+    /// `{"action": "error", "message": "server full"}` and is closed without a channel.
+    /// The default is 10,000.
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.config.max_connections = max_connections;
+        self
+    }
+
+    /// How many frames may wait in one connection's outbound queue. A peer whose queue is full
+    /// is disconnected with [`CloseReason::SlowConsumer`]; nobody waits for it. The default is
+    /// 4,096 frames.
+    pub fn outbound_queue_frames(mut self, frames: usize) -> Self {
+        self.config.outbound_queue_frames = frames.max(1);
+        self
+    }
+
+    /// How many bytes may wait in one connection's outbound queue (a single larger frame is
+    /// still accepted into an empty queue). Overflowing it disconnects the peer as a slow
+    /// consumer. The default is 4 MiB.
+    pub fn outbound_queue_bytes(mut self, bytes: usize) -> Self {
+        self.config.outbound_queue_bytes = bytes;
+        self
+    }
+
+    /// How many bytes of one connection's received messages may wait for the dispatch loop.
+    /// Each message counts its payload plus 64 bytes (at most the whole budget); when the budget
+    /// is spent, that connection's reader stops reading until the loop catches up, so a flooding
+    /// peer cannot grow memory. The default is 256 KiB.
+    pub fn inbound_queue_bytes(mut self, bytes: usize) -> Self {
+        self.config.inbound_queue_bytes = bytes.max(1);
+        self
+    }
+
+    /// How long a graceful shutdown waits for queued frames to be written before it drops the
+    /// remaining connections. The default is 5 seconds.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How many commands from [`ServerHandle`](super::ServerHandle)s may wait for the dispatch
+    /// loop; beyond it, sends through a handle fail with
+    /// [`SendError::QueueFull`](crate::SendError::QueueFull). The default is 65,536.
+    pub fn command_queue(mut self, commands: usize) -> Self {
+        self.config.command_queue = commands.max(1);
+        self
+    }
+
+    /// A hook run on the dispatch loop after each channel's own `on_connect`, like Python
+    /// repod's `Server.on_connect`. The default is none.
+    pub fn on_connect(
+        mut self,
+        hook: impl FnMut(&mut Ch::State, &PeerInfo) + Send + 'static,
+    ) -> Self {
+        self.on_connect = Some(Box::new(hook));
+        self
+    }
+
+    /// A hook run on the dispatch loop after each channel's own `on_close`, with the reason,
+    /// like Python repod's `Server.on_disconnect`. The default is none.
+    pub fn on_disconnect(
+        mut self,
+        hook: impl FnMut(&mut Ch::State, &PeerInfo, &CloseReason) + Send + 'static,
+    ) -> Self {
+        self.on_disconnect = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `tick` on the dispatch loop every `period`, the first time one period after the
+    /// server starts. Ticks never run inside a handler; a late tick is run as soon as possible
+    /// and the next ones are delayed, not bunched up. A panic in `tick` is logged and the tick
+    /// keeps running. The default is no tick.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `period` is zero.
+    pub fn tick(
+        mut self,
+        period: Duration,
+        tick: impl FnMut(&mut ServerContext<'_, Ch>) + Send + 'static,
+    ) -> Self {
+        assert!(!period.is_zero(), "the tick period must not be zero");
+        self.tick = Some((period, Box::new(tick)));
+        self
+    }
+
+    /// Binds a listener to `addr` (port 0 picks a free port) and builds the server; call
+    /// [`Server::run`] to serve. Must be called inside a tokio runtime.
+    pub async fn bind(
+        self,
+        addr: impl tokio::net::ToSocketAddrs + fmt::Display,
+    ) -> Result<Server<Ch>, ServerError> {
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        Server::from_listener(self, listener)
+    }
+
+    /// Binds to `addr` and serves on a new multi-thread tokio runtime until Ctrl+C (or a
+    /// [`ServerHandle::shutdown`](super::ServerHandle::shutdown)), then shuts down gracefully.
+    /// Blocks the calling thread; like Python repod's `launch()`.
+    pub fn launch(
+        self,
+        addr: impl std::net::ToSocketAddrs + fmt::Display,
+    ) -> Result<(), ServerError> {
+        let listener = bind_std(&addr)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("repod-server")
+            .build()
+            .map_err(ServerError::Runtime)?;
+        runtime.block_on(async move {
+            let listener =
+                tokio::net::TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
+            let server = Server::from_listener(self, listener)?;
+            let handle = server.handle();
+            tracing::info!(target: "repod::server", addr = %server.local_addr(), "serving; Ctrl+C stops");
+            tokio::spawn(async move {
+                match tokio::signal::ctrl_c().await {
+                    Ok(()) => tracing::info!(target: "repod::server", "Ctrl+C: shutting down"),
+                    Err(error) => {
+                        tracing::error!(target: "repod::server", %error, "cannot listen for Ctrl+C");
+                        return;
+                    }
+                }
+                handle.shutdown();
+            });
+            server.run().await
+        })
+    }
+
+    /// Binds to `addr` and serves on a new thread with its own tokio runtime, for "host and
+    /// play": the game keeps its main thread and connects to
+    /// [`local_addr`](BackgroundServer::local_addr) like any client. Dropping the returned
+    /// [`BackgroundServer`] shuts the server down and waits for it.
+    pub fn start_background(
+        self,
+        addr: impl std::net::ToSocketAddrs + fmt::Display,
+    ) -> Result<BackgroundServer<Ch>, ServerError> {
+        let listener = bind_std(&addr)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("repod-server")
+            .build()
+            .map_err(ServerError::Runtime)?;
+        let server = {
+            let _guard = runtime.enter();
+            let listener =
+                tokio::net::TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
+            Server::from_listener(self, listener)?
+        };
+        let local_addr = server.local_addr();
+        let handle = server.handle();
+        let thread = std::thread::Builder::new()
+            .name("repod-server".into())
+            .spawn(move || runtime.block_on(server.run()))
+            .map_err(ServerError::Runtime)?;
+        Ok(BackgroundServer::new(local_addr, handle, thread))
+    }
+
+    pub(crate) fn into_hub(self) -> (Hub<Ch>, ServerConfig, Tick<Ch>) {
+        let ServerBuilder {
+            config,
+            state,
+            factory,
+            on_connect,
+            on_disconnect,
+            tick,
+        } = self;
+        let mut hub = Hub::new(
+            HubConfig {
+                codec: config.codec,
+                max_frame_len: config.max_frame_len,
+            },
+            state,
+            factory,
+        );
+        if let Some(hook) = on_connect {
+            hub.set_on_connect(hook);
+        }
+        if let Some(hook) = on_disconnect {
+            hub.set_on_disconnect(hook);
+        }
+        (hub, config, tick)
+    }
+}
+
+fn bind_std(
+    addr: &(impl std::net::ToSocketAddrs + fmt::Display),
+) -> Result<std::net::TcpListener, ServerError> {
+    let bind_error = |source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    Ok(listener)
+}

@@ -1,0 +1,195 @@
+//! One connection's reader and writer tasks.
+//!
+//! The reader decodes frames and payloads off the dispatch loop and forwards them; the writer
+//! drains the connection's outbox into the socket. Neither waits on a timer.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::hub::ChannelId;
+use super::outbox::OutboxReceiver;
+use crate::codec::{Codec, CodecKind};
+use crate::error::{ChannelError, CloseReason, FrameError};
+use crate::frame::{FrameCodec, FrameConfig};
+use crate::message::RawMessage;
+
+/// What a connection's tasks tell the dispatch loop.
+pub(crate) enum ConnEvent {
+    /// A decoded message; the permit returns its share of the inbound budget when dropped.
+    Message(ChannelId, RawMessage, OwnedSemaphorePermit),
+    /// The peer broke the protocol: the loop reports it, replies with an error and closes.
+    Protocol(ChannelId, ChannelError),
+    /// The connection ended (end of stream or i/o error).
+    Closed(ChannelId, CloseReason),
+}
+
+/// The fixed cost charged to the inbound budget for each message, on top of its payload.
+pub(crate) const MESSAGE_OVERHEAD: usize = 64;
+
+/// Frames queued together are copied into one buffer of up to this many bytes per write.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Settings a connection's tasks need.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnConfig {
+    pub(crate) codec: CodecKind,
+    pub(crate) max_frame_len: usize,
+    pub(crate) inbound_bytes: usize,
+}
+
+/// Spawns the reader and writer tasks of an accepted connection.
+pub(crate) fn spawn(
+    id: ChannelId,
+    stream: tokio::net::TcpStream,
+    outbox: OutboxReceiver,
+    config: ConnConfig,
+    events: mpsc::UnboundedSender<ConnEvent>,
+    writer_guard: mpsc::Sender<()>,
+) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let span = tracing::debug_span!(target: "repod::server", "conn", conn_id = id.get(), %peer);
+    let (read, write) = stream.into_split();
+    let reader_stop = CancellationToken::new();
+    tokio::spawn(
+        read_loop(id, read, config, events.clone(), reader_stop.clone()).instrument(span.clone()),
+    );
+    tokio::spawn(write_loop(id, write, outbox, events, reader_stop, writer_guard).instrument(span));
+}
+
+async fn read_loop(
+    id: ChannelId,
+    read: OwnedReadHalf,
+    config: ConnConfig,
+    events: mpsc::UnboundedSender<ConnEvent>,
+    stop: CancellationToken,
+) {
+    let budget = config.inbound_bytes.clamp(1, u32::MAX as usize);
+    let semaphore = Arc::new(Semaphore::new(budget));
+    let mut frames = FramedRead::new(
+        read,
+        FrameCodec::new(FrameConfig::with_max_frame_len(config.max_frame_len)),
+    );
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            next = frames.next() => next,
+        };
+        let event = match next {
+            None => ConnEvent::Closed(id, CloseReason::PeerClosed),
+            Some(Ok(payload)) => {
+                let cost = payload.len().saturating_add(MESSAGE_OVERHEAD).min(budget) as u32;
+                // Waits while earlier messages of this peer are still queued for dispatch, so a
+                // flooding peer is throttled here instead of growing memory.
+                let permit = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => return,
+                    permit = semaphore.clone().acquire_many_owned(cost) => permit,
+                };
+                let Ok(permit) = permit else { return };
+                match config.codec.decode_raw(payload) {
+                    Ok(msg) => {
+                        tracing::trace!(target: "repod::server", action = msg.action(), len = msg.payload().len(), "received");
+                        if events.send(ConnEvent::Message(id, msg, permit)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(error) => ConnEvent::Protocol(id, ChannelError::Codec(error)),
+                }
+            }
+            Some(Err(FrameError::Io(error))) => ConnEvent::Closed(id, io_reason(&error)),
+            Some(Err(error)) => ConnEvent::Protocol(id, ChannelError::from(&error)),
+        };
+        let _ = events.send(event);
+        return;
+    }
+}
+
+fn io_reason(error: &io::Error) -> CloseReason {
+    match error.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => CloseReason::PeerClosed,
+        _ => CloseReason::Io(error.to_string()),
+    }
+}
+
+async fn write_loop(
+    id: ChannelId,
+    mut write: OwnedWriteHalf,
+    mut outbox: OutboxReceiver,
+    events: mpsc::UnboundedSender<ConnEvent>,
+    reader_stop: CancellationToken,
+    writer_guard: mpsc::Sender<()>,
+) {
+    let cancel = outbox.cancel_token().clone();
+    let result = tokio::select! {
+        biased;
+        () = cancel.cancelled() => None,
+        result = write_frames(&mut write, &mut outbox) => Some(result),
+    };
+    match result {
+        Some(Ok(())) => {
+            // The outbox was dropped and everything queued is written: close our side.
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => {}
+                _ = write.shutdown() => {}
+            }
+            tracing::trace!(target: "repod::server", "writer flushed and closed");
+        }
+        Some(Err(error)) => {
+            tracing::debug!(target: "repod::server", %error, "write failed");
+            let _ = events.send(ConnEvent::Closed(id, io_reason(&error)));
+        }
+        None => tracing::trace!(target: "repod::server", "writer cancelled"),
+    }
+    reader_stop.cancel();
+    drop(writer_guard);
+}
+
+/// Writes frames until the outbox is dropped and empty. Every frame already queued is put in
+/// the same write; nothing waits for more to arrive.
+async fn write_frames(write: &mut OwnedWriteHalf, outbox: &mut OutboxReceiver) -> io::Result<()> {
+    let mut buf = BytesMut::new();
+    while let Some(first) = outbox.recv().await {
+        let Some(second) = outbox.try_recv() else {
+            write.write_all(&first).await?;
+            continue;
+        };
+        buf.extend_from_slice(&first);
+        buf.extend_from_slice(&second);
+        loop {
+            while buf.len() < WRITE_BATCH {
+                match outbox.try_recv() {
+                    Some(frame) => buf.extend_from_slice(&frame),
+                    None => break,
+                }
+            }
+            write.write_all(&buf).await?;
+            let more = buf.len() >= WRITE_BATCH;
+            buf.clear();
+            if !more {
+                break;
+            }
+        }
+        if buf.capacity() > 4 * WRITE_BATCH {
+            buf = BytesMut::new();
+        }
+    }
+    write.flush().await
+}

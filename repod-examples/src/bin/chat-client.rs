@@ -1,0 +1,173 @@
+//! The chat client of the seed's complete example: a game-loop client reading stdin.
+//!
+//! ```text
+//! cargo run -p repod-examples --bin chat-client -- --name alice
+//! ```
+//!
+//! Each line of input `/nick NAME` changes the nickname; any other non-empty line is posted as a
+//! message. Every event is printed as one line: `<nickname>: <text>`, `* <old> is now <new>`,
+//! `error: <message>`, `connected`, `disconnected`. At the end of input the client sends what is
+//! queued, waits briefly for the replies, and exits 0 (1 if it never connected).
+
+use std::io::BufRead;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use repod::client::Client;
+use repod::{ClientContext, Disconnected, ErrorMessage};
+use repod_examples::chat::{MessagePosted, NameChanged, Nickname, PostMessage};
+use repod_examples::NetArgs;
+
+/// The chat client of the repod examples.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    net: NetArgs,
+    /// A nickname to take as soon as the connection is established.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// Prints every event; remembers what the main loop needs to know.
+struct ChatView {
+    name: Option<String>,
+    connected: bool,
+    disconnected: bool,
+    last_event: Instant,
+}
+
+#[repod::listener]
+impl ChatView {
+    #[action("connected")]
+    fn connected(&mut self, ctx: &mut ClientContext<'_>) {
+        self.seen();
+        self.connected = true;
+        println!("connected");
+        if let Some(nickname) = self.name.take() {
+            let _ = ctx.send(&Nickname { nickname });
+        }
+    }
+
+    #[action]
+    fn message(&mut self, msg: MessagePosted) {
+        self.seen();
+        println!("{}: {}", msg.nickname, msg.text);
+    }
+
+    #[action]
+    fn name_changed(&mut self, msg: NameChanged) {
+        self.seen();
+        println!("* {} is now {}", msg.old_name, msg.new_name);
+    }
+
+    #[action]
+    fn error(&mut self, msg: ErrorMessage) {
+        self.seen();
+        println!("error: {}", msg.message);
+    }
+
+    #[action]
+    fn disconnected(&mut self, _msg: Disconnected) {
+        self.seen();
+        self.disconnected = true;
+        println!("disconnected");
+    }
+}
+
+impl ChatView {
+    fn seen(&mut self) {
+        self.last_event = Instant::now();
+    }
+}
+
+/// Sends one line of input: `/nick NAME` or a message; blank lines are skipped.
+fn send_line(client: &Client, line: &str) {
+    let sent = if let Some(name) = line.strip_prefix("/nick ") {
+        client.send(&Nickname {
+            nickname: name.to_owned(),
+        })
+    } else if !line.trim().is_empty() {
+        client.send(&PostMessage {
+            text: line.to_owned(),
+        })
+    } else {
+        Ok(())
+    };
+    if let Err(e) = sent {
+        println!("error: {e}");
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    repod_examples::init_tracing();
+    let args = Args::parse();
+    let mut client = Client::builder()
+        .codec(args.net.codec)
+        .connect(args.net.addr.clone())?;
+    let mut view = ChatView {
+        name: args.name,
+        connected: false,
+        disconnected: false,
+        last_event: Instant::now(),
+    };
+
+    // Stdin is read on its own thread so the loop below keeps pumping.
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    // The game loop: handle input, pump events, wait a little for more input.
+    let mut pending: Vec<String> = Vec::new();
+    let mut input_done = false;
+    while !input_done && !view.disconnected {
+        client.pump(&mut view);
+        match lines.recv_timeout(Duration::from_millis(5)) {
+            Ok(line) => pending.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => input_done = true,
+        }
+        // Lines typed before the connection is up wait for it, so `--name` goes first.
+        if view.connected {
+            for line in pending.drain(..) {
+                send_line(&client, &line);
+            }
+        }
+    }
+
+    // End of input: wait for the connection if it is still being made, then for replies
+    // until the server has been quiet for a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !view.connected && !view.disconnected && Instant::now() < deadline {
+        client.pump(&mut view);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if view.connected {
+        for line in pending.drain(..) {
+            send_line(&client, &line);
+        }
+    }
+    view.last_event = Instant::now();
+    let quiet = Duration::from_millis(300);
+    while !view.disconnected && view.last_event.elapsed() < quiet && Instant::now() < deadline {
+        client.pump(&mut view);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    client.close();
+    while !view.disconnected && Instant::now() < deadline {
+        client.pump(&mut view);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if view.connected {
+        Ok(())
+    } else {
+        std::process::exit(1)
+    }
+}

@@ -1,0 +1,77 @@
+//! The chat server of the seed's complete example.
+//!
+//! ```text
+//! cargo run -p repod-examples --bin chat-server -- --addr 127.0.0.1:5071
+//! ```
+//!
+//! Each connection starts as `Anonymous`. `nickname` renames it (1 to 20 characters after
+//! trimming) and tells everyone; `message` posts to everyone (1 to 500 characters). Invalid
+//! input is answered with `{"action": "error", "message": "Invalid nickname"}` (or
+//! `"Invalid message"`) to the sender only.
+
+use clap::Parser;
+use repod::server::Server;
+use repod::Context;
+use repod_examples::chat::{
+    valid_message, valid_nickname, MessagePosted, NameChanged, Nickname, PostMessage,
+    DEFAULT_NICKNAME,
+};
+use repod_examples::NetArgs;
+
+/// One chat participant.
+struct ChatChannel {
+    nickname: String,
+}
+
+impl Default for ChatChannel {
+    fn default() -> Self {
+        ChatChannel {
+            nickname: DEFAULT_NICKNAME.to_owned(),
+        }
+    }
+}
+
+#[repod::channel]
+impl ChatChannel {
+    #[action]
+    fn nickname(&mut self, ctx: &mut Context<'_, Self>, msg: Nickname) -> Result<(), &'static str> {
+        let nickname = valid_nickname(&msg.nickname).ok_or("Invalid nickname")?;
+        let old_name = std::mem::replace(&mut self.nickname, nickname.to_owned());
+        ctx.send_to_all(&NameChanged {
+            old_name,
+            new_name: self.nickname.clone(),
+        });
+        Ok(())
+    }
+
+    #[action]
+    fn message(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        msg: PostMessage,
+    ) -> Result<(), &'static str> {
+        let text = valid_message(&msg.text).ok_or("Invalid message")?;
+        ctx.send_to_all(&MessagePosted {
+            text: text.to_owned(),
+            nickname: self.nickname.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// The chat server of the repod examples.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    repod_examples::init_tracing();
+    let args = Args::parse();
+    let builder = Server::<ChatChannel>::builder().codec(args.net.codec);
+    repod_examples::serve(builder, &args.net.addr).await?;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Every example runs: servers start, clients talk to them, both codecs.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{run_with_input, start_server};
+
+fn server(bin: &str, codec: &str) -> support::Running {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--addr", "127.0.0.1:0", "--codec", codec]);
+    start_server(cmd)
+}
+
+fn client(bin: &str, port: u16, codec: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--addr", &format!("127.0.0.1:{port}"), "--codec", codec]);
+    cmd.args(extra);
+    cmd
+}
+
+fn stdout_of(cmd: Command, input: &str) -> String {
+    let out = run_with_input(cmd, input, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn chat_clients_see_each_other() {
+    for codec in ["bincode", "msgpack"] {
+        let srv = server(env!("CARGO_BIN_EXE_chat-server"), codec);
+        let bin = env!("CARGO_BIN_EXE_chat-client");
+        let out = stdout_of(
+            client(bin, srv.port, codec, &["--name", "alice"]),
+            "hi\n/nick bob\nthis name is far too long to be accepted\n/nick this name is far too long\n",
+        );
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            [
+                "connected",
+                "* Anonymous is now alice",
+                "alice: hi",
+                "* alice is now bob",
+                "bob: this name is far too long to be accepted",
+                "error: Invalid nickname",
+                "disconnected",
+            ],
+            "{codec}"
+        );
+        let long = "x".repeat(501);
+        let out = stdout_of(client(bin, srv.port, codec, &[]), &format!("{long}\nok\n"));
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            [
+                "connected",
+                "error: Invalid message",
+                "Anonymous: ok",
+                "disconnected"
+            ],
+            "{codec}"
+        );
+    }
+}
+
+#[test]
+fn lag_client_reports_percentiles() {
+    let srv = server(env!("CARGO_BIN_EXE_lag-server"), "bincode");
+    let out = stdout_of(
+        client(
+            env!("CARGO_BIN_EXE_lag-client"),
+            srv.port,
+            "bincode",
+            &["--count", "200", "--warmup", "10"],
+        ),
+        "",
+    );
+    assert!(out.starts_with("200 round trips (bincode): min "), "{out}");
+    assert!(
+        out.contains("p50") && out.contains("p99") && out.contains("max"),
+        "{out}"
+    );
+}
+
+#[test]
+fn teams_bots_join_and_are_notified() {
+    let srv = server(env!("CARGO_BIN_EXE_teams-server"), "msgpack");
+    let out = stdout_of(
+        client(
+            env!("CARGO_BIN_EXE_teams-client"),
+            srv.port,
+            "msgpack",
+            &["--bots", "3", "--teams", "2", "--seconds", "1.5"],
+        ),
+        "",
+    );
+    for bot in ["bot-0", "bot-1", "bot-2"] {
+        assert!(out.contains(&format!("{bot}: connected")), "{out}");
+        assert!(out.contains(&format!("{bot}: 3 players: {bot}")), "{out}");
+    }
+    assert!(out.contains("bot-0: joined team 0"), "{out}");
+    assert!(out.contains("bot-1: joined team 1"), "{out}");
+    // bot-0 and bot-2 share team 0: whichever joined second is announced to the other, once.
+    // bot-1 is alone in team 1 and hears of nobody.
+    let told_0 = out.contains("bot-0: bot-2 joined my team 0");
+    let told_2 = out.contains("bot-2: bot-0 joined my team 0");
+    assert!(told_0 ^ told_2, "{out}");
+    assert_eq!(out.matches("joined my team").count(), 1, "{out}");
+}
+
+#[test]
+fn tag_bots_play() {
+    let srv = server(env!("CARGO_BIN_EXE_tag-server"), "bincode");
+    let out = stdout_of(
+        client(
+            env!("CARGO_BIN_EXE_tag-bots"),
+            srv.port,
+            "bincode",
+            &["--bots", "8", "--seconds", "1.5"],
+        ),
+        "",
+    );
+    assert!(out.starts_with("8 bots played 1.5 s: "), "{out}");
+    assert!(out.contains(", 0 bots dropped by the server"), "{out}");
+    let states: u64 = out
+        .split(": ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no state count in {out:?}"));
+    // 20 ticks per second for 1.5 s, 8 bots; allow for start-up and a loaded machine.
+    assert!(states >= 8 * 10, "{out}");
+}

@@ -1,0 +1,370 @@
+//! Code generation from a checked model. Generated code names only `::repod::__private::…`
+//! and `::core::…` paths, so it compiles under `#![no_implicit_prelude]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, GenericParam, Ident, LitStr, ReturnType};
+
+use crate::ast::{Action, Dispatcher, Kind, MessageInput};
+
+/// Generates everything for a checked impl block.
+pub struct Generator<'a> {
+    d: &'a Dispatcher,
+    self_ident: &'a Ident,
+}
+
+impl<'a> Generator<'a> {
+    /// `None` if the model has no self ident (rejected by `valid::check`).
+    pub fn new(d: &'a Dispatcher) -> Option<Self> {
+        Some(Generator {
+            self_ident: d.self_ident.as_ref()?,
+            d,
+        })
+    }
+
+    /// `"chat"`, or `<Nick as Message>::ACTION` for `#[action]`.
+    fn name_expr(a: &Action) -> TokenStream {
+        match (&a.name, a.payload()) {
+            (Some(name), _) => name.to_token_stream(),
+            (None, Some(ty)) => quote_spanned! {ty.span()=>
+                <#ty as ::repod::__private::Message>::ACTION
+            },
+            (None, None) => quote!(""),
+        }
+    }
+
+    /// The pattern of a `match` on the action name.
+    fn pattern(a: &Action) -> TokenStream {
+        match &a.name {
+            Some(name) => name.to_token_stream(),
+            None => {
+                let name = Self::name_expr(a);
+                quote!(__repod_action if __repod_action == #name)
+            }
+        }
+    }
+
+    fn variant(a: &Action) -> Ident {
+        a.variant()
+            .expect("variant identifiers are checked by valid::check")
+    }
+
+    fn ctx_ty(&self) -> TokenStream {
+        match self.d.kind {
+            Kind::Channel => quote!(::repod::__private::Context<'_, Self>),
+            Kind::Listener => quote!(::repod::__private::ClientContext<'_>),
+        }
+    }
+
+    fn actions_const(&self) -> TokenStream {
+        let names = self.d.actions.iter().map(|a| {
+            let cfgs = a.cfgs();
+            let name = Self::name_expr(a);
+            quote!(#(#cfgs)* #name)
+        });
+        quote!(&[#(#names),*])
+    }
+
+    /// The `match` arm calling one handler.
+    fn arm(a: &Action) -> TokenStream {
+        let pattern = Self::pattern(a);
+        let pattern = {
+            let cfgs = a.cfgs();
+            quote!(#(#cfgs)* #pattern)
+        };
+        let name = Self::name_expr(a);
+        let method = a.ident();
+        let ctx_arg = a.has_ctx().then(|| quote!(__repod_ctx,));
+        let ret_span = match &a.method.sig.output {
+            ReturnType::Default => method.span(),
+            ReturnType::Type(_, ty) => ty.span(),
+        };
+        let report = |args: TokenStream| {
+            let call = quote_spanned! {method.span()=> Self::#method(self, #args) };
+            quote_spanned! {ret_span=>
+                ::repod::__private::HandlerResult::report(#call, __repod_ctx, #name);
+            }
+        };
+        match a.payload() {
+            None => {
+                let body = report(quote!(#ctx_arg));
+                quote!(#pattern => { #body })
+            }
+            Some(ty) => {
+                let body = report(quote!(#ctx_arg __repod_payload));
+                let decode = quote_spanned! {ty.span()=>
+                    ::repod::__private::RawMessage::decode::<#ty>(&__repod_msg)
+                };
+                quote! {
+                    #pattern => match #decode {
+                        ::core::result::Result::Ok(__repod_payload) => { #body }
+                        ::core::result::Result::Err(__repod_error) => {
+                            ::repod::__private::DispatchContext::invalid_body(__repod_ctx, &__repod_msg, __repod_error);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn fallback_arm(&self) -> TokenStream {
+        match &self.d.fallback {
+            Some(f) => {
+                let ident = &f.ident;
+                let ctx_arg = f.has_ctx.then(|| quote!(__repod_ctx,));
+                let call = quote_spanned! {ident.span()=>
+                    Self::#ident(self, #ctx_arg __repod_msg)
+                };
+                quote! {
+                    _ => {
+                        ::repod::__private::HandlerResult::report(#call, __repod_ctx, "network_received");
+                    }
+                }
+            }
+            None => quote! {
+                _ => ::repod::__private::DispatchContext::unhandled(__repod_ctx, &__repod_msg),
+            },
+        }
+    }
+
+    fn hooks(&self) -> TokenStream {
+        self.d
+            .hooks
+            .iter()
+            .map(|hook| {
+                let call = |args: TokenStream| quote_spanned! {hook.span()=> Self::#hook(self, #args) };
+                match hook.to_string().as_str() {
+                    "on_connect" => {
+                        let call = call(quote!(ctx));
+                        quote! {
+                            fn on_connect(&mut self, ctx: &mut ::repod::__private::Context<'_, Self>) { #call }
+                        }
+                    }
+                    "on_close" => {
+                        let call = call(quote!(ctx, reason));
+                        quote! {
+                            fn on_close(&mut self, ctx: &mut ::repod::__private::Context<'_, Self>, reason: &::repod::__private::CloseReason) { #call }
+                        }
+                    }
+                    _ => {
+                        let call = call(quote!(ctx, error));
+                        quote! {
+                            fn on_error(&mut self, ctx: &mut ::repod::__private::Context<'_, Self>, error: &::repod::__private::ChannelError) { #call }
+                        }
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// `impl Channel for X` / `impl Listener for X`.
+    fn trait_impl(&self) -> TokenStream {
+        let item = &self.d.item;
+        let self_ty = &item.self_ty;
+        let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+        let ctx_ty = self.ctx_ty();
+        let actions = self.actions_const();
+        let arms = self.d.actions.iter().map(Self::arm);
+        let fallback = self.fallback_arm();
+        let (trait_path, state, hooks) = match self.d.kind {
+            Kind::Channel => {
+                let state = match &self.d.args.state {
+                    Some(ty) => ty.to_token_stream(),
+                    None => quote!(()),
+                };
+                (
+                    quote!(::repod::__private::Channel),
+                    quote!(type State = #state;),
+                    self.hooks(),
+                )
+            }
+            Kind::Listener => (quote!(::repod::__private::Listener), quote!(), quote!()),
+        };
+        quote! {
+            #[automatically_derived]
+            #[allow(unused_qualifications, clippy::used_underscore_binding)]
+            impl #impl_generics #trait_path for #self_ty #where_clause {
+                #state
+                const ACTIONS: &'static [&'static str] = #actions;
+
+                fn dispatch(&mut self, __repod_ctx: &mut #ctx_ty, __repod_msg: ::repod::__private::RawMessage) {
+                    match ::repod::__private::RawMessage::action(&__repod_msg) {
+                        #(#arms)*
+                        #fallback
+                    }
+                }
+
+                #hooks
+            }
+        }
+    }
+
+    /// The typed message enum and its inherent impl.
+    fn message_enum(&self) -> TokenStream {
+        let enum_ident = format_ident!("{}Message", self.self_ident);
+        let vis = &self.d.args.vis;
+        let kind = match self.d.kind {
+            Kind::Channel => "channel",
+            Kind::Listener => "listener",
+        };
+        let doc = format!(
+            " The messages handled by the [`{}`] {kind}, one variant per action, decoded by [`{enum_ident}::decode`].",
+            self.self_ident
+        );
+        let actions = self.actions_const();
+        let mut variants = Vec::new();
+        let mut action_arms = Vec::new();
+        let mut decode_arms = Vec::new();
+        for a in &self.d.actions {
+            let variant = Self::variant(a);
+            let name = Self::name_expr(a);
+            let cfgs: Vec<_> = a.cfgs().collect();
+            let pattern = Self::pattern(a);
+            let pattern = quote!(#(#cfgs)* #pattern);
+            let variant_doc = match &a.name {
+                Some(n) => format!(" The `{:?}` action.", n.value()),
+                None => String::from(" The action of its payload type."),
+            };
+            match a.payload() {
+                Some(ty) => {
+                    variants.push(quote!(#(#cfgs)* #[doc = #variant_doc] #variant(#ty)));
+                    action_arms.push(quote!(#(#cfgs)* #enum_ident::#variant(..) => #name));
+                    decode_arms.push(quote! {
+                        #pattern => match ::repod::__private::RawMessage::decode::<#ty>(msg) {
+                            ::core::result::Result::Ok(payload) => ::core::result::Result::Ok(::core::option::Option::Some(#enum_ident::#variant(payload))),
+                            ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
+                        }
+                    });
+                }
+                None => {
+                    variants.push(quote!(#(#cfgs)* #[doc = #variant_doc] #variant));
+                    action_arms.push(quote!(#(#cfgs)* #enum_ident::#variant => #name));
+                    decode_arms.push(quote! {
+                        #pattern => ::core::result::Result::Ok(::core::option::Option::Some(#enum_ident::#variant)),
+                    });
+                }
+            }
+        }
+        quote! {
+            #[doc = #doc]
+            #[allow(clippy::large_enum_variant, dead_code)]
+            #vis enum #enum_ident {
+                #(#variants,)*
+            }
+
+            #[automatically_derived]
+            #[allow(unused_qualifications, dead_code)]
+            impl #enum_ident {
+                /// The action names, in declaration order.
+                pub const ACTIONS: &'static [&'static str] = #actions;
+
+                /// The action name of this message.
+                pub fn action(&self) -> &'static str {
+                    match *self {
+                        #(#action_arms,)*
+                    }
+                }
+
+                /// Decodes a raw message into its variant; `Ok(None)` for an action this type does
+                /// not handle, `Err` when the body does not fit the payload type.
+                pub fn decode(
+                    msg: &::repod::__private::RawMessage,
+                ) -> ::core::result::Result<::core::option::Option<Self>, ::repod::__private::CodecError> {
+                    match ::repod::__private::RawMessage::action(msg) {
+                        #(#decode_arms)*
+                        _ => ::core::result::Result::Ok(::core::option::Option::None),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Compile-time checks: payload types are messages, written names agree with the types,
+    /// and names taken from types do not repeat.
+    fn checks(&self) -> TokenStream {
+        let mut out = TokenStream::new();
+        for (i, a) in self.d.actions.iter().enumerate() {
+            let cfgs: Vec<_> = a.cfgs().collect();
+            if let Some(ty) = a.payload() {
+                out.extend(quote_spanned! {ty.span()=>
+                    #(#cfgs)*
+                    const _: () = ::repod::__private::assert_message::<#ty>();
+                });
+                if let Some(name) = &a.name {
+                    let message = format!(
+                        "`#[action({:?})]` disagrees with the `#[action]` of the payload type `{}`; use the type's name, or write `#[action]` to take it from the type",
+                        name.value(),
+                        ty.to_token_stream().to_string().replace(' ', ""),
+                    );
+                    out.extend(quote_spanned! {name.span()=>
+                        #(#cfgs)*
+                        const _: () = ::core::assert!(
+                            ::repod::__private::str_eq(#name, <#ty as ::repod::__private::Message>::ACTION),
+                            #message
+                        );
+                    });
+                }
+            }
+            for b in &self.d.actions[..i] {
+                if a.name.is_some() && b.name.is_some() {
+                    continue;
+                }
+                let (x, y) = (Self::name_expr(b), Self::name_expr(a));
+                let message = format!(
+                    "handlers `{}` and `{}` receive the same action; each action has one handler",
+                    b.ident(),
+                    a.ident()
+                );
+                let span = a.name.as_ref().map_or_else(|| a.attr_span(), LitStr::span);
+                let both = a.cfgs().chain(b.cfgs());
+                out.extend(quote_spanned! {span=>
+                    #(#both)*
+                    const _: () = ::core::assert!(!::repod::__private::str_eq(#x, #y), #message);
+                });
+            }
+        }
+        out
+    }
+
+    pub fn expand(&self) -> TokenStream {
+        let item = &self.d.item;
+        let mut out = quote!(#item);
+        out.extend(self.trait_impl());
+        out.extend(self.message_enum());
+        out.extend(self.checks());
+        out
+    }
+}
+
+/// `impl Message for T`.
+pub fn message_impl(m: &MessageInput<'_>) -> TokenStream {
+    let input: &DeriveInput = m.input;
+    if !matches!(input.data, Data::Struct(_)) {
+        return TokenStream::new();
+    }
+    let ident = &input.ident;
+    let name = match &m.name {
+        Some(name) => name.clone(),
+        None => LitStr::new("", Span::call_site()),
+    };
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let generic = input
+        .generics
+        .params
+        .iter()
+        .any(|p| matches!(p, GenericParam::Type(_)));
+    let mut predicates: Vec<TokenStream> = where_clause
+        .map(|w| w.predicates.iter().map(ToTokens::to_token_stream).collect())
+        .unwrap_or_default();
+    if generic {
+        predicates.push(quote!(Self: ::repod::__private::serde::Serialize));
+    }
+    let where_clause = (!predicates.is_empty()).then(|| quote!(where #(#predicates),*));
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics ::repod::__private::Message for #ident #ty_generics #where_clause {
+            const ACTION: &'static str = #name;
+        }
+    }
+}

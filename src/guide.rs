@@ -1,0 +1,45 @@
+//! The repod user guide.
+//!
+//! The chapters are the Markdown files of the repository's `docs/` folder; every Rust snippet
+//! in them is compiled and run as a test, so the guide cannot drift from the code.
+//!
+//! 1. [Messages and handlers](handlers): actions, message types, `#[action]`, validation,
+//!    the fallback handler, lifecycle hooks.
+//! 2. [The server](server): running, channels and state, the handler context, ticks, handles,
+//!    shutdown.
+//! 3. [The client](client): listeners, `pump()` in a game loop, built-in events, the async
+//!    client.
+//! 4. [Action reference](actions): the built-in actions and custom ones.
+//! 5. [Best practices](best_practices): names, one shared protocol module, versioning, small
+//!    messages.
+//! 6. [A complete example](complete_example): the chat server and client in one piece.
+//! 7. [The wire format](wire_format): frames and both codecs, byte by byte.
+//! 8. [Interoperating with Python repod](python_interop).
+//! 9. [Limits and tuning](limits).
+
+#[doc = include_str!("../docs/handlers.md")]
+pub mod handlers {}
+
+#[doc = include_str!("../docs/server.md")]
+pub mod server {}
+
+#[doc = include_str!("../docs/client.md")]
+pub mod client {}
+
+#[doc = include_str!("../docs/actions.md")]
+pub mod actions {}
+
+#[doc = include_str!("../docs/best-practices.md")]
+pub mod best_practices {}
+
+#[doc = include_str!("../docs/complete-example.md")]
+pub mod complete_example {}
+
+#[doc = include_str!("../docs/wire-format.md")]
+pub mod wire_format {}
+
+#[doc = include_str!("../docs/python-interop.md")]
+pub mod python_interop {}
+
+#[doc = include_str!("../docs/limits.md")]
+pub mod limits {}

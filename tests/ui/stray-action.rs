@@ -1,0 +1,10 @@
+use repod::action;
+
+struct Player;
+
+impl Player {
+    #[action("chat")]
+    fn chat(&mut self) {}
+}
+
+fn main() {}
