@@ -5,11 +5,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::process::Stdio;
 
-use repod_core::{Codec, CodecKind};
+use repod_core::Codec;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::Impl;
+use crate::{Impl, ServeConfig};
 
 /// A running server process.
 pub struct ServerProcess {
@@ -18,8 +18,13 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `imp`'s server for `codec`, echoing `move`s back if `echo`.
-    pub async fn start(imp: Impl, codec: CodecKind, echo: bool) -> io::Result<ServerProcess> {
+    /// Starts `imp`'s server with these settings.
+    pub async fn start(imp: Impl, cfg: ServeConfig) -> io::Result<ServerProcess> {
+        let ServeConfig {
+            codec,
+            echo,
+            block_on,
+        } = cfg;
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
         cmd.arg("serve")
@@ -29,6 +34,9 @@ impl ServerProcess {
             .arg(codec.name());
         if echo {
             cmd.arg("--echo");
+        }
+        if block_on {
+            cmd.arg("--block-on");
         }
         let mut child = cmd
             .stdin(Stdio::piped())

@@ -34,6 +34,8 @@ pub struct ServeConfig {
     pub codec: CodecKind,
     /// Echo every `move` back to its sender.
     pub echo: bool,
+    /// Run repod's dispatch loop in the child's `block_on` instead of as a spawned task.
+    pub block_on: bool,
 }
 
 /// A server implementation under test: serves the bench protocol ([`proto`]) on a listener.
@@ -126,6 +128,11 @@ struct Cli {
     #[arg(long, default_value_t = 16)]
     fanout_window: u64,
 
+    /// Run repod's dispatch loop on the server process's `block_on` thread (as
+    /// `ServerBuilder::launch` does) instead of as a task on a runtime worker.
+    #[arg(long)]
+    repod_block_on: bool,
+
     /// Implementations to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "baseline,repod")]
     impls: Vec<String>,
@@ -142,6 +149,8 @@ enum Cmd {
         codec: CodecKind,
         #[arg(long)]
         echo: bool,
+        #[arg(long)]
+        block_on: bool,
     },
 }
 
@@ -160,7 +169,15 @@ fn main() {
             ref imp,
             codec,
             echo,
-        }) => serve(imp, ServeConfig { codec, echo }),
+            block_on,
+        }) => serve(
+            imp,
+            ServeConfig {
+                codec,
+                echo,
+                block_on,
+            },
+        ),
         None => runtime().and_then(|rt| rt.block_on(bench(&cli))),
     };
     if let Err(e) = result {
@@ -195,6 +212,17 @@ struct Plan {
     conns: Vec<usize>,
     deliveries: u64,
     runs: usize,
+    block_on: bool,
+}
+
+impl Plan {
+    fn serve(&self, codec: CodecKind, echo: bool) -> ServeConfig {
+        ServeConfig {
+            codec,
+            echo,
+            block_on: self.block_on,
+        }
+    }
 }
 
 async fn bench(cli: &Cli) -> io::Result<()> {
@@ -212,7 +240,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             eprintln!("note: {name} is not available in this build; its columns stay empty");
         }
     }
-    let plan = Plan {
+    let plan = &Plan {
         duration: Duration::from_secs_f64(cli.duration.unwrap_or(if cli.quick {
             1.0
         } else {
@@ -229,6 +257,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             .deliveries
             .unwrap_or(if cli.quick { 200_000 } else { 2_000_000 }),
         runs: cli.runs.max(1),
+        block_on: cli.repod_block_on,
     };
     println!(
         "repod-bench: {} s per timed workload, {} core(s), codecs {:?}, implementations {:?}\n",
@@ -239,7 +268,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
     );
     let wants = |w: &str| cli.only.iter().any(|o| o == w);
     if wants("rtt") {
-        rtt(&plan).await?;
+        rtt(plan).await?;
     }
     if wants("throughput") {
         let mut t = Table::new(
@@ -248,7 +277,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
         );
         for &codec in &plan.codecs {
             t.row(codec.name(), &plan.impls, plan.runs, |imp| async move {
-                let server = ServerProcess::start(imp, codec, false).await?;
+                let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
                 let r = load::throughput(server.addr, codec, plan.duration).await;
                 server.stop().await?;
                 r
@@ -265,7 +294,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
         let mut t = Table::new(&title, report::rate);
         for &codec in &plan.codecs {
             t.row(codec.name(), &plan.impls, plan.runs, |imp| async move {
-                let server = ServerProcess::start(imp, codec, true).await?;
+                let server = ServerProcess::start(imp, plan.serve(codec, true)).await?;
                 let r = load::echo(server.addr, codec, plan.duration, cli.window).await;
                 server.stop().await?;
                 r
@@ -285,7 +314,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
                 let ticks = (plan.deliveries / k as u64).max(1);
                 let label = format!("{} K={k}", codec.name());
                 t.row(&label, &plan.impls, plan.runs, |imp| async move {
-                    let server = ServerProcess::start(imp, codec, false).await?;
+                    let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
                     let r = load::fanout(server.addr, codec, k, ticks, cli.fanout_window).await;
                     server.stop().await?;
                     r
@@ -301,7 +330,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             for &n in &plan.conns {
                 let label = format!("{} {n} conns", codec.name());
                 t.row(&label, &plan.impls, plan.runs, |imp| async move {
-                    memory(imp, codec, n).await
+                    memory(plan, imp, codec, n).await
                 })
                 .await?;
             }
@@ -323,7 +352,7 @@ async fn rtt(plan: &Plan) -> io::Result<()> {
         for &imp in &plan.impls {
             let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
             for _ in 0..plan.runs {
-                let server = ServerProcess::start(imp, codec, false).await?;
+                let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
                 let r = load::rtt(server.addr, codec, plan.duration, 1_000_000).await;
                 server.stop().await?;
                 let r = r?;
@@ -350,8 +379,8 @@ async fn rtt(plan: &Plan) -> io::Result<()> {
 }
 
 /// Server RSS growth per connection after `n` idle connections were accepted and greeted.
-async fn memory(imp: Impl, codec: CodecKind, n: usize) -> io::Result<f64> {
-    let server = ServerProcess::start(imp, codec, false).await?;
+async fn memory(plan: &Plan, imp: Impl, codec: CodecKind, n: usize) -> io::Result<f64> {
+    let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
     // One connection first, so lazily built state (runtime threads, buffers) is in "before".
     let warm = load::Conn::open(server.addr, codec).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
