@@ -48,9 +48,9 @@ pub fn payload<M: Message + ?Sized>(codec: CodecKind, msg: &M) -> Bytes {
 type Peers = Arc<Mutex<HashMap<u64, mpsc::Sender<Bytes>>>>;
 
 /// Accepts connections forever.
-pub async fn serve(cfg: ServeConfig) -> io::Result<()> {
+pub async fn serve(cfg: ServeConfig, ready: crate::Ready) -> io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    crate::announce(listener.local_addr()?);
+    let _ = ready.send(listener.local_addr()?);
     let peers: Peers = Arc::default();
     let mut next_id = 0u64;
     loop {

@@ -38,6 +38,12 @@ pub struct ServeConfig {
     pub block_on: bool,
 }
 
+/// Where a server reports the address it listens on.
+pub type Ready = tokio::sync::oneshot::Sender<std::net::SocketAddr>;
+
+/// A running server, as a future.
+pub type Serving = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
 /// A server implementation under test: serves the bench protocol ([`proto`]) on a listener.
 pub trait Implementation: Sync {
     /// The name used on the command line and in tables.
@@ -48,9 +54,9 @@ pub trait Implementation: Sync {
         true
     }
 
-    /// Binds 127.0.0.1:0, calls [`announce`] with the bound address, then serves until the
-    /// process ends. Runs inside the child's tokio runtime.
-    fn serve(&self, cfg: ServeConfig) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+    /// Binds 127.0.0.1:0, sends the bound address through `ready`, then serves until the
+    /// process (or the runtime) ends. Runs inside a tokio runtime.
+    fn serve(&self, cfg: ServeConfig, ready: Ready) -> Serving;
 }
 
 struct Baseline;
@@ -60,8 +66,8 @@ impl Implementation for Baseline {
         "baseline"
     }
 
-    fn serve(&self, cfg: ServeConfig) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>> {
-        Box::pin(baseline::serve(cfg))
+    fn serve(&self, cfg: ServeConfig, ready: Ready) -> Serving {
+        Box::pin(baseline::serve(cfg, ready))
     }
 }
 
@@ -194,7 +200,15 @@ fn serve(name: &str, cfg: ServeConfig) -> io::Result<()> {
         let _ = io::copy(&mut io::stdin(), &mut io::sink());
         std::process::exit(0);
     });
-    runtime()?.block_on(imp.serve(cfg))
+    runtime()?.block_on(async {
+        let (ready, addr) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if let Ok(addr) = addr.await {
+                announce(addr);
+            }
+        });
+        imp.serve(cfg, ready).await
+    })
 }
 
 /// Tells the parent process where a server child listens (its first line of output).
@@ -392,4 +406,59 @@ async fn memory(plan: &Plan, imp: Impl, codec: CodecKind, n: usize) -> io::Resul
     drop(warm);
     server.stop().await?;
     Ok(after.saturating_sub(before) as f64 / n as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use repod_core::CodecKind;
+
+    use super::*;
+
+    /// Starts `imp` in this process's runtime and returns its address.
+    async fn start(imp: Impl, codec: CodecKind, echo: bool) -> SocketAddr {
+        let (ready, addr) = tokio::sync::oneshot::channel();
+        let cfg = ServeConfig {
+            codec,
+            echo,
+            block_on: false,
+        };
+        tokio::spawn(imp.serve(cfg, ready));
+        addr.await.expect("server reports its address")
+    }
+
+    /// Every workload completes against every implementation, with tiny counts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workloads_run_against_every_implementation() {
+        let short = Duration::from_millis(50);
+        tokio::time::timeout(Duration::from_secs(60), async {
+            for imp in IMPLEMENTATIONS {
+                for codec in [CodecKind::Bincode, CodecKind::MsgPack] {
+                    let addr = start(imp, codec, false).await;
+                    let rtt = load::rtt(addr, codec, short, 100).await.unwrap();
+                    assert!(rtt.samples > 0 && rtt.p99_us >= rtt.p50_us);
+                    assert!(load::throughput(addr, codec, short).await.unwrap() > 0.0);
+                    assert!(load::fanout(addr, codec, 5, 20, 4).await.unwrap() > 0.0);
+                    let echo = start(imp, codec, true).await;
+                    assert!(load::echo(echo, codec, short, 8).await.unwrap() > 0.0);
+                }
+            }
+        })
+        .await
+        .expect("workloads finish in time");
+    }
+
+    #[test]
+    fn median_takes_the_middle() {
+        assert_eq!(report::median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(report::median(&mut [4.0, 1.0, 3.0, 2.0]), 2.0);
+        assert_eq!(report::median(&mut [7.0]), 7.0);
+    }
+
+    #[test]
+    fn reads_own_rss() {
+        assert!(child::rss_of(std::process::id()).unwrap() > 0);
+    }
 }

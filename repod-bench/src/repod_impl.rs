@@ -5,15 +5,13 @@
 //! The channel is written by hand (a `match` on the action, what `#[repod::channel]`
 //! generates) so the bench depends on `repod-core` alone.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 
 use repod_core::server::Server;
 use repod_core::{Channel, Context, DispatchContext, Message, RawMessage};
 
 use crate::proto::{Move, Ping, Pong, State, Tick};
-use crate::{Implementation, ServeConfig};
+use crate::{Implementation, Ready, ServeConfig, Serving};
 
 /// repod's server.
 pub struct Repod;
@@ -63,14 +61,14 @@ impl Channel for BenchChannel {
     }
 }
 
-async fn serve(cfg: ServeConfig) -> io::Result<()> {
+async fn serve(cfg: ServeConfig, ready: Ready) -> io::Result<()> {
     let server = Server::builder_with(BenchState { echo: cfg.echo }, |_| BenchChannel { moves: 0 })
         .codec(cfg.codec)
         .max_connections(65_536)
         .bind("127.0.0.1:0")
         .await
         .map_err(io::Error::other)?;
-    crate::announce(server.local_addr());
+    let _ = ready.send(server.local_addr());
     if cfg.block_on {
         // The dispatch loop on the thread that called `block_on`, as `launch()` runs it.
         return server.run().await.map_err(io::Error::other);
@@ -87,7 +85,7 @@ impl Implementation for Repod {
         "repod"
     }
 
-    fn serve(&self, cfg: ServeConfig) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send>> {
-        Box::pin(serve(cfg))
+    fn serve(&self, cfg: ServeConfig, ready: Ready) -> Serving {
+        Box::pin(serve(cfg, ready))
     }
 }
