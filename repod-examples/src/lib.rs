@@ -20,7 +20,7 @@ pub mod teams;
 
 use std::io::Write;
 
-use repod::server::{ServerBuilder, ServerError};
+use repod::server::{Server, ServerBuilder, ServerError};
 use repod::{Channel, CodecKind};
 
 /// Flags every example shares.
@@ -32,6 +32,34 @@ pub struct NetArgs {
     /// Wire codec: `bincode` (Rust peers) or `msgpack` (compatible with Python repod).
     #[arg(long, default_value = "bincode")]
     pub codec: CodecKind,
+}
+
+/// The command line of every example server: just [`NetArgs`].
+#[derive(Debug, Clone, clap::Parser)]
+#[command(version)]
+pub struct ServerArgs {
+    /// Address and codec.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// The whole `main` of an example server: parses [`ServerArgs`] (with `about` as the `--help`
+/// text), installs logging, builds the server with `configure` from a builder already set to
+/// the chosen codec, and [`serve`]s it on a tokio runtime.
+pub fn server_main<Ch: Channel + Default>(
+    about: &'static str,
+    configure: impl FnOnce(ServerBuilder<Ch>) -> ServerBuilder<Ch>,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    Ch::State: Default,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = ServerArgs::command().about(about).get_matches();
+    let args = ServerArgs::from_arg_matches(&matches)?;
+    init_tracing();
+    let builder = configure(Server::<Ch>::builder().codec(args.net.codec));
+    tokio::runtime::Runtime::new()?.block_on(serve(builder, &args.net.addr))?;
+    Ok(())
 }
 
 /// Sends repod's logs to stderr, filtered by `RUST_LOG` (silent by default).

@@ -9,14 +9,11 @@
 //! input is answered with `{"action": "error", "message": "Invalid nickname"}` (or
 //! `"Invalid message"`) to the sender only.
 
-use clap::Parser;
-use repod::server::Server;
 use repod::Context;
 use repod_examples::chat::{
     valid_message, valid_nickname, MessagePosted, NameChanged, Nickname, PostMessage,
     DEFAULT_NICKNAME,
 };
-use repod_examples::NetArgs;
 
 /// One chat participant.
 struct ChatChannel {
@@ -59,19 +56,9 @@ impl ChatChannel {
     }
 }
 
-/// The chat server of the repod examples.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    #[command(flatten)]
-    net: NetArgs,
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    repod_examples::init_tracing();
-    let args = Args::parse();
-    let builder = Server::<ChatChannel>::builder().codec(args.net.codec);
-    repod_examples::serve(builder, &args.net.addr).await?;
-    Ok(())
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    repod_examples::server_main::<ChatChannel>(
+        "The chat server of the repod examples.",
+        |builder| builder,
+    )
 }

@@ -7,14 +7,12 @@
 
 use std::time::Duration;
 
-use clap::Parser;
-use repod::server::{Server, ServerContext};
+use repod::server::ServerContext;
 use repod::{ChannelId, CloseReason, Context};
 use repod_examples::tag::{
     normalize, step, Input, PlayerState, State, Welcome, ARENA, IT_SPEED, SPEED,
     TAG_COOLDOWN_TICKS, TAG_RADIUS, TICK_RATE,
 };
-use repod_examples::NetArgs;
 
 /// The game, shared by every channel.
 #[derive(Default)]
@@ -108,21 +106,8 @@ fn tick(ctx: &mut ServerContext<'_, Player>) {
     ctx.send_to_all(&State { tick, it, players });
 }
 
-/// The tag server of the repod examples.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    #[command(flatten)]
-    net: NetArgs,
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    repod_examples::init_tracing();
-    let args = Args::parse();
-    let builder = Server::<Player>::builder()
-        .codec(args.net.codec)
-        .tick(Duration::from_secs(1) / TICK_RATE, tick);
-    repod_examples::serve(builder, &args.net.addr).await?;
-    Ok(())
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    repod_examples::server_main::<Player>("The tag server of the repod examples.", |builder| {
+        builder.tick(Duration::from_secs(1) / TICK_RATE, tick)
+    })
 }

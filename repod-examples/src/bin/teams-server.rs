@@ -4,13 +4,10 @@
 //! cargo run -p repod-examples --bin teams-server
 //! ```
 
-use clap::Parser;
-use repod::server::Server;
 use repod::{ChannelId, Context};
 use repod_examples::teams::{
     JoinTeam, PlayerJoinedTeam, PlayerList, RequestPlayers, Said, Say, SetName, TeamJoined,
 };
-use repod_examples::NetArgs;
 
 struct TeamChannel {
     player_name: String,
@@ -79,19 +76,9 @@ impl TeamChannel {
     }
 }
 
-/// The teams server of the repod examples.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    #[command(flatten)]
-    net: NetArgs,
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    repod_examples::init_tracing();
-    let args = Args::parse();
-    let builder = Server::<TeamChannel>::builder().codec(args.net.codec);
-    repod_examples::serve(builder, &args.net.addr).await?;
-    Ok(())
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    repod_examples::server_main::<TeamChannel>(
+        "The teams server of the repod examples.",
+        |builder| builder,
+    )
 }
