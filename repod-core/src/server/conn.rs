@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -26,6 +26,8 @@ use crate::message::RawMessage;
 pub(crate) enum ConnEvent {
     /// A decoded message; the permit returns its share of the inbound budget when dropped.
     Message(ChannelId, RawMessage, OwnedSemaphorePermit),
+    /// Several messages of one connection, in order, under one permit.
+    Messages(ChannelId, Vec<RawMessage>, OwnedSemaphorePermit),
     /// The peer broke the protocol: the loop reports it, replies with an error and closes.
     Protocol(ChannelId, ChannelError),
     /// The connection ended (end of stream or i/o error).
@@ -34,6 +36,9 @@ pub(crate) enum ConnEvent {
 
 /// The fixed cost charged to the inbound budget for each message, on top of its payload.
 pub(crate) const MESSAGE_OVERHEAD: usize = 64;
+
+/// The most messages handed to the dispatch loop in one event.
+const READ_BATCH: usize = 64;
 
 /// Frames queued together are copied into one buffer of up to this many bytes per write.
 const WRITE_BATCH: usize = 64 * 1024;
@@ -75,34 +80,64 @@ async fn read_loop(
     events: mpsc::UnboundedSender<ConnEvent>,
     stop: CancellationToken,
 ) {
-    let budget = config.inbound_bytes.clamp(1, u32::MAX as usize);
+    // Every message is charged its full size, so the budget must fit the largest frame.
+    let budget = inbound_budget(config.inbound_bytes, config.max_frame_len);
     let semaphore = Arc::new(Semaphore::new(budget));
     let mut frames = FramedRead::new(
         read,
         FrameCodec::new(FrameConfig::with_max_frame_len(config.max_frame_len)),
     );
+    // One cancellation future for the whole loop, not one per message.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
+    // Messages decoded from one read are handed to the loop together: one event, one permit.
+    let mut batch = Batch::default();
     loop {
-        let next = tokio::select! {
-            biased;
-            () = stop.cancelled() => return,
-            next = frames.next() => next,
+        let next = if batch.msgs.is_empty() {
+            tokio::select! {
+                biased;
+                () = &mut stopped => return,
+                next = frames.next() => next,
+            }
+        } else {
+            // Take more only if it is ready now; otherwise hand over what we have.
+            match frames.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    if batch.send(id, &events).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            }
         };
         let event = match next {
             None => ConnEvent::Closed(id, CloseReason::PeerClosed),
             Some(Ok(payload)) => {
-                let cost = payload.len().saturating_add(MESSAGE_OVERHEAD).min(budget) as u32;
-                // Waits while earlier messages of this peer are still queued for dispatch, so a
-                // flooding peer is throttled here instead of growing memory.
-                let permit = tokio::select! {
-                    biased;
-                    () = stop.cancelled() => return,
-                    permit = semaphore.clone().acquire_many_owned(cost) => permit,
+                let cost = (payload.len() + MESSAGE_OVERHEAD).min(budget) as u32;
+                let permit = match semaphore.clone().try_acquire_many_owned(cost) {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        // The budget is spent: hand over what is decoded, then wait until the
+                        // loop has handled enough. A flooding peer is throttled here, and the
+                        // kernel's buffers push back on it, instead of memory growing.
+                        if !batch.msgs.is_empty() && batch.send(id, &events).is_err() {
+                            return;
+                        }
+                        let permit = tokio::select! {
+                            biased;
+                            () = &mut stopped => return,
+                            permit = semaphore.clone().acquire_many_owned(cost) => permit,
+                        };
+                        let Ok(permit) = permit else { return };
+                        permit
+                    }
                 };
-                let Ok(permit) = permit else { return };
                 match config.codec.decode_raw(payload) {
                     Ok(msg) => {
                         tracing::trace!(target: "repod::server", action = msg.action(), len = msg.payload().len(), "received");
-                        if events.send(ConnEvent::Message(id, msg, permit)).is_err() {
+                        batch.push(msg, permit);
+                        if batch.msgs.len() >= READ_BATCH && batch.send(id, &events).is_err() {
                             return;
                         }
                         continue;
@@ -113,8 +148,50 @@ async fn read_loop(
             Some(Err(FrameError::Io(error))) => ConnEvent::Closed(id, io_reason(&error)),
             Some(Err(error)) => ConnEvent::Protocol(id, ChannelError::from(&error)),
         };
-        let _ = events.send(event);
+        // The connection ends: deliver what arrived before the end, then the end.
+        if batch.msgs.is_empty() || batch.send(id, &events).is_ok() {
+            let _ = events.send(event);
+        }
         return;
+    }
+}
+
+/// The inbound budget of one connection, in bytes: the configured one, but never less than
+/// one message of the largest size (a frame must always fit).
+pub(crate) fn inbound_budget(inbound_bytes: usize, max_frame_len: usize) -> usize {
+    inbound_bytes
+        .max(max_frame_len + MESSAGE_OVERHEAD)
+        .min(u32::MAX as usize)
+}
+
+/// Messages decoded but not yet handed to the dispatch loop, with their merged permit.
+#[derive(Default)]
+struct Batch {
+    msgs: Vec<RawMessage>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Batch {
+    fn push(&mut self, msg: RawMessage, permit: OwnedSemaphorePermit) {
+        self.msgs.push(msg);
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
+    }
+
+    /// Sends the batch as one event; a single message avoids the vector.
+    fn send(&mut self, id: ChannelId, events: &mpsc::UnboundedSender<ConnEvent>) -> Result<(), ()> {
+        let Some(permit) = self.permit.take() else {
+            return Ok(());
+        };
+        let event = if self.msgs.len() == 1 {
+            let msg = self.msgs.pop().expect("a batch of one holds one message");
+            ConnEvent::Message(id, msg, permit)
+        } else {
+            ConnEvent::Messages(id, std::mem::take(&mut self.msgs), permit)
+        };
+        events.send(event).map_err(|_| ())
     }
 }
 

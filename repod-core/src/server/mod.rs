@@ -232,7 +232,17 @@ impl<Ch: Channel> Server<Ch> {
         loop {
             tokio::select! {
                 () = shared.shutdown.cancelled() => break,
-                Some(event) = events.recv() => handle_event(&mut hub, event, config),
+                Some(event) = events.recv() => {
+                    handle_event(&mut hub, event, config);
+                    // Handle what else is ready before selecting again: one wake-up serves a
+                    // burst of messages.
+                    for _ in 0..EVENT_BATCH {
+                        match events.try_recv() {
+                            Ok(event) => handle_event(&mut hub, event, config),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Some(command) = commands.recv() => handle_command(&mut hub, command),
                 Some((stream, addr)) = accepted.recv() => {
                     if hub.len() >= config.max_connections {
@@ -341,6 +351,12 @@ fn handle_event<Ch: Channel>(hub: &mut Hub<Ch>, event: ConnEvent, config: Server
             hub.dispatch(id, msg);
             drop(permit);
         }
+        ConnEvent::Messages(id, msgs, permit) => {
+            for msg in msgs {
+                hub.dispatch(id, msg);
+            }
+            drop(permit);
+        }
         ConnEvent::Protocol(id, error) => {
             tracing::warn!(target: "repod::server", id = id.get(), %error, "protocol error: dropping peer");
             hub.peer_error(id, &error);
@@ -372,6 +388,10 @@ fn handle_command<Ch: Channel>(hub: &mut Hub<Ch>, command: Command<Ch>) {
         }
     }
 }
+
+/// How many connection events the dispatch loop handles per wake-up, at most, before it looks
+/// at commands, new connections and the tick again.
+const EVENT_BATCH: usize = 256;
 
 /// Reaches a running server from any task or thread: send messages, run code on the dispatch
 /// loop, shut it down.
