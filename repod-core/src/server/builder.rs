@@ -20,6 +20,8 @@ pub const DEFAULT_OUTBOUND_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_INBOUND_QUEUE_BYTES: usize = 256 * 1024;
 /// The default [`shutdown_timeout`](ServerBuilder::shutdown_timeout): 5 seconds.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default [`close_timeout`](ServerBuilder::close_timeout): 5 seconds.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default [`command_queue`](ServerBuilder::command_queue): 65,536 commands.
 pub const DEFAULT_COMMAND_QUEUE: usize = 65_536;
 
@@ -39,6 +41,7 @@ pub(crate) struct ServerConfig {
     pub(crate) outbound_queue_bytes: usize,
     pub(crate) inbound_queue_bytes: usize,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) close_timeout: Duration,
     pub(crate) command_queue: usize,
 }
 
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             outbound_queue_bytes: DEFAULT_OUTBOUND_QUEUE_BYTES,
             inbound_queue_bytes: DEFAULT_INBOUND_QUEUE_BYTES,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
             command_queue: DEFAULT_COMMAND_QUEUE,
         }
     }
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
 /// | [`outbound_queue_bytes`](Self::outbound_queue_bytes) | 4 MiB per connection |
 /// | [`inbound_queue_bytes`](Self::inbound_queue_bytes) | 256 KiB per connection |
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 5 s |
+/// | [`close_timeout`](Self::close_timeout) | 5 s per closing connection |
 /// | [`command_queue`](Self::command_queue) | 65,536 commands |
 /// | [`tick`](Self::tick) | none |
 ///
@@ -181,6 +186,15 @@ impl<Ch: Channel> ServerBuilder<Ch> {
     /// remaining connections. The default is 5 seconds.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a connection closed with flushing (by [`Context::disconnect`](super::Context::disconnect),
+    /// after a protocol error's reply, at shutdown) may take to write what is queued to it.
+    /// A peer that does not read by then is dropped, so a closed connection never lingers.
+    /// The default is 5 seconds.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
         self
     }
 

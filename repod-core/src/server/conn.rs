@@ -4,11 +4,13 @@
 //! drains the connection's outbox into the socket. Neither waits on a timer.
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::{FutureExt, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::FramedRead;
@@ -49,6 +51,23 @@ pub(crate) struct ConnConfig {
     pub(crate) codec: CodecKind,
     pub(crate) max_frame_len: usize,
     pub(crate) inbound_bytes: usize,
+    pub(crate) close_timeout: Duration,
+}
+
+/// Counts a connection from its acceptance until its socket is closed (the writer's end).
+pub(crate) struct OpenGuard(Arc<AtomicUsize>);
+
+impl OpenGuard {
+    pub(crate) fn new(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::AcqRel);
+        OpenGuard(open.clone())
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Spawns the reader and writer tasks of an accepted connection.
@@ -59,6 +78,7 @@ pub(crate) fn spawn(
     config: ConnConfig,
     events: mpsc::UnboundedSender<ConnEvent>,
     writer_guard: mpsc::Sender<()>,
+    open: OpenGuard,
 ) {
     let peer = stream
         .peer_addr()
@@ -66,11 +86,29 @@ pub(crate) fn spawn(
         .unwrap_or_default();
     let span = tracing::debug_span!(target: "repod::server", "conn", conn_id = id.get(), %peer);
     let (read, write) = stream.into_split();
+    // The reader stops forwarding as soon as the channel is closed (its outbox dropped), and
+    // stops reading when the writer is done.
     let reader_stop = CancellationToken::new();
+    let closing = outbox.closing_token().clone();
     tokio::spawn(
-        read_loop(id, read, config, events.clone(), reader_stop.clone()).instrument(span.clone()),
+        read_loop(
+            id,
+            read,
+            config,
+            events.clone(),
+            closing,
+            reader_stop.clone(),
+        )
+        .instrument(span.clone()),
     );
-    tokio::spawn(write_loop(id, write, outbox, events, reader_stop, writer_guard).instrument(span));
+    let writer = Writer {
+        id,
+        events,
+        reader_stop,
+        close_timeout: config.close_timeout,
+        _guards: (writer_guard, open),
+    };
+    tokio::spawn(writer.run(write, outbox).instrument(span));
 }
 
 async fn read_loop(
@@ -78,6 +116,7 @@ async fn read_loop(
     read: OwnedReadHalf,
     config: ConnConfig,
     events: mpsc::UnboundedSender<ConnEvent>,
+    closing: CancellationToken,
     stop: CancellationToken,
 ) {
     // Every message is charged its full size, so the budget must fit the largest frame.
@@ -90,6 +129,8 @@ async fn read_loop(
     // One cancellation future for the whole loop, not one per message.
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
+    let closed = closing.cancelled();
+    tokio::pin!(closed);
     // Messages decoded from one read are handed to the loop together: one event, one permit.
     let mut batch = Batch::default();
     loop {
@@ -97,6 +138,10 @@ async fn read_loop(
             tokio::select! {
                 biased;
                 () = &mut stopped => return,
+                () = &mut closed => {
+                    discard_until(frames.get_mut(), &stop).await;
+                    return;
+                }
                 next = frames.next() => next,
             }
         } else {
@@ -156,6 +201,23 @@ async fn read_loop(
     }
 }
 
+/// After the channel is closed, reads and drops what the peer still sends until the writer is
+/// done, so the socket closes with a FIN rather than a reset that could destroy the replies
+/// the peer has not read yet.
+async fn discard_until(read: &mut OwnedReadHalf, stop: &CancellationToken) {
+    let mut sink = [0u8; 4096];
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            n = read.read(&mut sink) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
 /// The inbound budget of one connection, in bytes: the configured one, but never less than
 /// one message of the largest size (a frame must always fit).
 pub(crate) fn inbound_budget(inbound_bytes: usize, max_frame_len: usize) -> usize {
@@ -205,38 +267,52 @@ fn io_reason(error: &io::Error) -> CloseReason {
     }
 }
 
-async fn write_loop(
+/// A connection's writer and what it must release when it ends.
+struct Writer {
     id: ChannelId,
-    mut write: OwnedWriteHalf,
-    mut outbox: OutboxReceiver,
     events: mpsc::UnboundedSender<ConnEvent>,
     reader_stop: CancellationToken,
-    writer_guard: mpsc::Sender<()>,
-) {
-    let cancel = outbox.cancel_token().clone();
-    let result = tokio::select! {
-        biased;
-        () = cancel.cancelled() => None,
-        result = write_frames(&mut write, &mut outbox) => Some(result),
-    };
-    match result {
-        Some(Ok(())) => {
+    close_timeout: Duration,
+    /// Dropped when the writer ends: the shutdown wait and the open-connection count.
+    _guards: (mpsc::Sender<()>, OpenGuard),
+}
+
+impl Writer {
+    async fn run(self, mut write: OwnedWriteHalf, mut outbox: OutboxReceiver) {
+        let cancel = outbox.cancel_token().clone();
+        let closing = outbox.closing_token().clone();
+        let close_timeout = self.close_timeout;
+        // Once the channel is closed, what is left must be written within the close timeout.
+        let deadline = async move {
+            closing.cancelled().await;
+            tokio::time::sleep(close_timeout).await;
+        };
+        let flush_and_close = async {
+            write_frames(&mut write, &mut outbox).await?;
             // The outbox was dropped and everything queued is written: close our side.
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => {}
-                _ = write.shutdown() => {}
+            write.shutdown().await
+        };
+        let result = tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
+            () = deadline => {
+                tracing::debug!(target: "repod::server", timeout = ?close_timeout, "close timeout: dropping what the peer did not read");
+                None
             }
-            tracing::trace!(target: "repod::server", "writer flushed and closed");
+            result = flush_and_close => Some(result),
+        };
+        match result {
+            Some(Ok(())) => tracing::trace!(target: "repod::server", "writer flushed and closed"),
+            Some(Err(error)) => {
+                tracing::debug!(target: "repod::server", %error, "write failed");
+                let _ = self
+                    .events
+                    .send(ConnEvent::Closed(self.id, io_reason(&error)));
+            }
+            None => tracing::trace!(target: "repod::server", "writer stopped"),
         }
-        Some(Err(error)) => {
-            tracing::debug!(target: "repod::server", %error, "write failed");
-            let _ = events.send(ConnEvent::Closed(id, io_reason(&error)));
-        }
-        None => tracing::trace!(target: "repod::server", "writer cancelled"),
+        self.reader_stop.cancel();
     }
-    reader_stop.cancel();
-    drop(writer_guard);
 }
 
 /// Writes frames until the outbox is dropped and empty. Every frame already queued is put in

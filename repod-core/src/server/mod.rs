@@ -34,14 +34,15 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 pub use self::builder::{
-    ServerBuilder, DEFAULT_COMMAND_QUEUE, DEFAULT_INBOUND_QUEUE_BYTES, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_OUTBOUND_QUEUE_BYTES, DEFAULT_OUTBOUND_QUEUE_FRAMES, DEFAULT_SHUTDOWN_TIMEOUT,
+    ServerBuilder, DEFAULT_CLOSE_TIMEOUT, DEFAULT_COMMAND_QUEUE, DEFAULT_INBOUND_QUEUE_BYTES,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_OUTBOUND_QUEUE_BYTES, DEFAULT_OUTBOUND_QUEUE_FRAMES,
+    DEFAULT_SHUTDOWN_TIMEOUT,
 };
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
 pub use self::outbox::{Outbox, OutboxReceiver, PushError};
 
 use self::builder::{ServerConfig, Tick};
-use self::conn::{ConnConfig, ConnEvent};
+use self::conn::{ConnConfig, ConnEvent, OpenGuard};
 use crate::codec::Codec;
 use crate::dispatch::Channel;
 use crate::error::{CloseReason, SendError};
@@ -213,7 +214,10 @@ impl<Ch: Channel> Server<Ch> {
             codec: config.codec,
             max_frame_len: config.max_frame_len,
             inbound_bytes: config.inbound_queue_bytes,
+            close_timeout: config.close_timeout,
         };
+        // Sockets still open, closing ones included: what `max_connections` limits.
+        let open = Arc::new(AtomicUsize::new(0));
         let (mut tick_fn, mut interval) = match tick {
             Some((period, f)) => {
                 let mut interval =
@@ -245,7 +249,7 @@ impl<Ch: Channel> Server<Ch> {
                 }
                 Some(command) = commands.recv() => handle_command(&mut hub, command),
                 Some((stream, addr)) = accepted.recv() => {
-                    if hub.len() >= config.max_connections {
+                    if open.load(Ordering::Acquire) >= config.max_connections {
                         tracing::warn!(target: "repod::server", peer = %addr, max = config.max_connections, "server full: refusing connection");
                         if let Some(frame) = full_frame.clone() {
                             tokio::spawn(refuse(stream, frame));
@@ -260,7 +264,7 @@ impl<Ch: Channel> Server<Ch> {
                             abort_all.child_token(),
                         );
                         let id = hub.connect(addr, outbox);
-                        conn::spawn(id, stream, receiver, conn_config, events_tx.clone(), writers_tx.clone());
+                        conn::spawn(id, stream, receiver, conn_config, events_tx.clone(), writers_tx.clone(), OpenGuard::new(&open));
                     }
                 }
                 _ = tick_once(&mut interval) => {

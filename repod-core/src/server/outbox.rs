@@ -27,6 +27,7 @@ pub struct Outbox {
     queued: Arc<AtomicUsize>,
     max_bytes: usize,
     cancel: CancellationToken,
+    closing: CancellationToken,
 }
 
 /// The receiving side of an [`Outbox`], owned by the connection's writer (or by a test).
@@ -35,6 +36,7 @@ pub struct OutboxReceiver {
     rx: mpsc::Receiver<Bytes>,
     queued: Arc<AtomicUsize>,
     cancel: CancellationToken,
+    closing: CancellationToken,
 }
 
 impl Outbox {
@@ -54,14 +56,21 @@ impl Outbox {
     ) -> (Outbox, OutboxReceiver) {
         let (tx, rx) = mpsc::channel(max_frames.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
+        let closing = CancellationToken::new();
         (
             Outbox {
                 tx,
                 queued: queued.clone(),
                 max_bytes,
                 cancel: cancel.clone(),
+                closing: closing.clone(),
             },
-            OutboxReceiver { rx, queued, cancel },
+            OutboxReceiver {
+                rx,
+                queued,
+                cancel,
+                closing,
+            },
         )
     }
 
@@ -101,7 +110,20 @@ impl Outbox {
     }
 }
 
+impl Drop for Outbox {
+    /// Tells the receiving side that nothing more will be queued: the connection is closing.
+    fn drop(&mut self) {
+        self.closing.cancel();
+    }
+}
+
 impl OutboxReceiver {
+    /// The token cancelled when the [`Outbox`] is dropped: the connection is closing, and the
+    /// writer should finish what is queued (within a deadline) and stop.
+    pub fn closing_token(&self) -> &CancellationToken {
+        &self.closing
+    }
+
     /// Waits for the next frame; `None` once the `Outbox` is dropped and the queue is empty.
     pub async fn recv(&mut self) -> Option<Bytes> {
         let frame = self.rx.recv().await?;
