@@ -78,7 +78,10 @@ async fn a_peer_that_never_reads_cannot_keep_a_closed_connection_open() {
 
     // Wait until the server has closed the channel (its handler ran and disconnected it).
     while handle.connection_count() != 0 {
-        assert!(asked.elapsed() < Duration::from_secs(5), "the channel never closed");
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "the channel never closed"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // The socket is still flushing: it still counts, so another peer is refused.

@@ -28,7 +28,12 @@ pub struct BenchChannel {
 
 impl Channel for BenchChannel {
     type State = BenchState;
+    type Inbound = RawMessage;
     const ACTIONS: &'static [&'static str] = &[Move::ACTION, Ping::ACTION, Tick::ACTION];
+
+    fn decode(msg: RawMessage) -> RawMessage {
+        msg
+    }
 
     fn dispatch(&mut self, ctx: &mut Context<'_, Self>, msg: RawMessage) {
         match msg.action() {

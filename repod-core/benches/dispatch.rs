@@ -25,7 +25,12 @@ struct Player {
 
 impl Channel for Player {
     type State = ();
+    type Inbound = RawMessage;
     const ACTIONS: &'static [&'static str] = &["move", "echo"];
+
+    fn decode(msg: RawMessage) -> RawMessage {
+        msg
+    }
 
     fn dispatch(&mut self, ctx: &mut Context<'_, Self>, msg: RawMessage) {
         match msg.action() {

@@ -23,11 +23,25 @@ pub trait Channel: Sized + Send + 'static {
     /// The server-wide state shared by all channels (the fields of a Python `Server` subclass).
     type State: Send + 'static;
 
+    /// A message made ready for [`dispatch`](Channel::dispatch) by [`decode`](Channel::decode).
+    ///
+    /// `#[repod::channel]` uses a generated enum holding the decoded payload of each action (or
+    /// the raw message when its body did not decode, or no handler claims it). A hand-written
+    /// channel may simply use [`RawMessage`] and decode in `dispatch`.
+    type Inbound: Send + 'static;
+
     /// The actions this channel handles, in declaration order.
     const ACTIONS: &'static [&'static str];
 
-    /// Routes one message to its handler, or to the fallback for an unknown action.
-    fn dispatch(&mut self, ctx: &mut Context<'_, Self>, msg: RawMessage);
+    /// Decodes a message's body into its handler's payload type.
+    ///
+    /// The server calls it on the connection's own task, off the dispatch loop, so decoding
+    /// never holds up other channels. It sees only the message, never any state.
+    fn decode(msg: RawMessage) -> Self::Inbound;
+
+    /// Routes one decoded message to its handler, or to the fallback for an unknown action.
+    /// Runs on the dispatch loop.
+    fn dispatch(&mut self, ctx: &mut Context<'_, Self>, msg: Self::Inbound);
 
     /// Called once when the connection is accepted, after the `connected` greeting is queued.
     fn on_connect(&mut self, ctx: &mut Context<'_, Self>) {

@@ -66,33 +66,34 @@ impl<'a> Generator<'a> {
         quote!(&[#(#names),*])
     }
 
-    /// The `match` arm calling one handler.
+    /// The statement calling one handler (with `__repod_payload` if it takes one) and
+    /// reporting its result.
+    fn call(a: &Action) -> TokenStream {
+        let name = Self::name_expr(a);
+        let method = a.ident();
+        let ctx_arg = a.has_ctx().then(|| quote!(__repod_ctx,));
+        let payload_arg = a.payload().map(|_| quote!(__repod_payload));
+        let ret_span = match &a.method.sig.output {
+            ReturnType::Default => method.span(),
+            ReturnType::Type(_, ty) => ty.span(),
+        };
+        let call = quote_spanned! {method.span()=> Self::#method(self, #ctx_arg #payload_arg) };
+        quote_spanned! {ret_span=>
+            ::repod::__private::HandlerResult::report(#call, __repod_ctx, #name);
+        }
+    }
+
+    /// The `match` arm decoding and calling one handler (listeners).
     fn arm(a: &Action) -> TokenStream {
         let pattern = Self::pattern(a);
         let pattern = {
             let cfgs = a.cfgs();
             quote!(#(#cfgs)* #pattern)
         };
-        let name = Self::name_expr(a);
-        let method = a.ident();
-        let ctx_arg = a.has_ctx().then(|| quote!(__repod_ctx,));
-        let ret_span = match &a.method.sig.output {
-            ReturnType::Default => method.span(),
-            ReturnType::Type(_, ty) => ty.span(),
-        };
-        let report = |args: TokenStream| {
-            let call = quote_spanned! {method.span()=> Self::#method(self, #args) };
-            quote_spanned! {ret_span=>
-                ::repod::__private::HandlerResult::report(#call, __repod_ctx, #name);
-            }
-        };
+        let body = Self::call(a);
         match a.payload() {
-            None => {
-                let body = report(quote!(#ctx_arg));
-                quote!(#pattern => { #body })
-            }
+            None => quote!(#pattern => { #body }),
             Some(ty) => {
-                let body = report(quote!(#ctx_arg __repod_payload));
                 let decode = quote_spanned! {ty.span()=>
                     ::repod::__private::RawMessage::decode::<#ty>(&__repod_msg)
                 };
@@ -108,7 +109,8 @@ impl<'a> Generator<'a> {
         }
     }
 
-    fn fallback_arm(&self) -> TokenStream {
+    /// The fallback statement for `__repod_msg`: `network_received` or the context's default.
+    fn fallback_call(&self) -> TokenStream {
         match &self.d.fallback {
             Some(f) => {
                 let ident = &f.ident;
@@ -117,14 +119,98 @@ impl<'a> Generator<'a> {
                     Self::#ident(self, #ctx_arg __repod_msg)
                 };
                 quote! {
-                    _ => {
-                        ::repod::__private::HandlerResult::report(#call, __repod_ctx, "network_received");
-                    }
+                    ::repod::__private::HandlerResult::report(#call, __repod_ctx, "network_received");
                 }
             }
             None => quote! {
-                _ => ::repod::__private::DispatchContext::unhandled(__repod_ctx, &__repod_msg),
+                ::repod::__private::DispatchContext::unhandled(__repod_ctx, &__repod_msg);
             },
+        }
+    }
+
+    fn fallback_arm(&self) -> TokenStream {
+        let call = self.fallback_call();
+        quote!(_ => { #call })
+    }
+
+    /// The hidden enum a channel's `decode` produces off the dispatch loop.
+    fn inbound_ident(&self) -> Ident {
+        format_ident!("__{}Inbound", self.self_ident)
+    }
+
+    fn inbound_enum(&self) -> TokenStream {
+        let ident = self.inbound_ident();
+        let variants = self.d.actions.iter().map(|a| {
+            let cfgs = a.cfgs();
+            let variant = Self::variant(a);
+            match a.payload() {
+                Some(ty) => quote!(#(#cfgs)* #variant(#ty)),
+                None => quote!(#(#cfgs)* #variant),
+            }
+        });
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types, private_interfaces, dead_code, clippy::large_enum_variant)]
+            pub enum #ident {
+                #(#variants,)*
+                __RepodInvalid(::repod::__private::RawMessage, ::repod::__private::CodecError),
+                __RepodUnknown(::repod::__private::RawMessage),
+            }
+        }
+    }
+
+    /// `Channel::decode` and `Channel::dispatch`: decode on the connection's task, run the
+    /// handler on the loop.
+    fn channel_fns(&self, ctx_ty: &TokenStream) -> TokenStream {
+        let inbound = self.inbound_ident();
+        let decode_arms = self.d.actions.iter().map(|a| {
+            let cfgs: Vec<_> = a.cfgs().collect();
+            let pattern = Self::pattern(a);
+            let variant = Self::variant(a);
+            match a.payload() {
+                Some(ty) => {
+                    let decode = quote_spanned! {ty.span()=>
+                        ::repod::__private::RawMessage::decode::<#ty>(&__repod_msg)
+                    };
+                    quote! {
+                        #(#cfgs)* #pattern => match #decode {
+                            ::core::result::Result::Ok(__repod_payload) => #inbound::#variant(__repod_payload),
+                            ::core::result::Result::Err(__repod_error) => #inbound::__RepodInvalid(__repod_msg, __repod_error),
+                        },
+                    }
+                }
+                None => quote!(#(#cfgs)* #pattern => #inbound::#variant,),
+            }
+        });
+        let dispatch_arms = self.d.actions.iter().map(|a| {
+            let cfgs: Vec<_> = a.cfgs().collect();
+            let variant = Self::variant(a);
+            let body = Self::call(a);
+            match a.payload() {
+                Some(_) => quote!(#(#cfgs)* #inbound::#variant(__repod_payload) => { #body }),
+                None => quote!(#(#cfgs)* #inbound::#variant => { #body }),
+            }
+        });
+        let fallback = self.fallback_call();
+        quote! {
+            type Inbound = #inbound;
+
+            fn decode(__repod_msg: ::repod::__private::RawMessage) -> #inbound {
+                match ::repod::__private::RawMessage::action(&__repod_msg) {
+                    #(#decode_arms)*
+                    _ => #inbound::__RepodUnknown(__repod_msg),
+                }
+            }
+
+            fn dispatch(&mut self, __repod_ctx: &mut #ctx_ty, __repod_inbound: #inbound) {
+                match __repod_inbound {
+                    #(#dispatch_arms)*
+                    #inbound::__RepodInvalid(__repod_msg, __repod_error) => {
+                        ::repod::__private::DispatchContext::invalid_body(__repod_ctx, &__repod_msg, __repod_error);
+                    }
+                    #inbound::__RepodUnknown(__repod_msg) => { #fallback }
+                }
+            }
         }
     }
 
@@ -165,8 +251,6 @@ impl<'a> Generator<'a> {
         let (impl_generics, _, where_clause) = item.generics.split_for_impl();
         let ctx_ty = self.ctx_ty();
         let actions = self.actions_const();
-        let arms = self.d.actions.iter().map(Self::arm);
-        let fallback = self.fallback_arm();
         let (trait_path, state, hooks) = match self.d.kind {
             Kind::Channel => {
                 let state = match &self.d.args.state {
@@ -181,6 +265,21 @@ impl<'a> Generator<'a> {
             }
             Kind::Listener => (quote!(::repod::__private::Listener), quote!(), quote!()),
         };
+        let fns = match self.d.kind {
+            Kind::Channel => self.channel_fns(&ctx_ty),
+            Kind::Listener => {
+                let arms = self.d.actions.iter().map(Self::arm);
+                let fallback = self.fallback_arm();
+                quote! {
+                    fn dispatch(&mut self, __repod_ctx: &mut #ctx_ty, __repod_msg: ::repod::__private::RawMessage) {
+                        match ::repod::__private::RawMessage::action(&__repod_msg) {
+                            #(#arms)*
+                            #fallback
+                        }
+                    }
+                }
+            }
+        };
         quote! {
             #[automatically_derived]
             #[allow(unused_qualifications, clippy::used_underscore_binding)]
@@ -188,12 +287,7 @@ impl<'a> Generator<'a> {
                 #state
                 const ACTIONS: &'static [&'static str] = #actions;
 
-                fn dispatch(&mut self, __repod_ctx: &mut #ctx_ty, __repod_msg: ::repod::__private::RawMessage) {
-                    match ::repod::__private::RawMessage::action(&__repod_msg) {
-                        #(#arms)*
-                        #fallback
-                    }
-                }
+                #fns
 
                 #hooks
             }
@@ -330,6 +424,9 @@ impl<'a> Generator<'a> {
     pub fn expand(&self) -> TokenStream {
         let item = &self.d.item;
         let mut out = quote!(#item);
+        if self.d.kind == Kind::Channel {
+            out.extend(self.inbound_enum());
+        }
         out.extend(self.trait_impl());
         out.extend(self.message_enum());
         out.extend(self.checks());

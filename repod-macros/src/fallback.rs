@@ -46,7 +46,11 @@ pub fn dispatcher(d: &Dispatcher, error: syn::Error) -> TokenStream {
             quote! {
                 impl #impl_generics ::repod::__private::Channel for #self_ty #where_clause {
                     type State = #state;
+                    type Inbound = ::repod::__private::RawMessage;
                     const ACTIONS: &'static [&'static str] = &[];
+                    fn decode(msg: ::repod::__private::RawMessage) -> ::repod::__private::RawMessage {
+                        msg
+                    }
                     fn dispatch(&mut self, _: &mut ::repod::__private::Context<'_, Self>, _: ::repod::__private::RawMessage) {
                         ::core::unreachable!()
                     }

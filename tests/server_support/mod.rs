@@ -84,7 +84,12 @@ pub struct Game {
 
 impl Channel for Game {
     type State = GameState;
+    type Inbound = RawMessage;
     const ACTIONS: &'static [&'static str] = &["join_team", "chat", "echo", "fail", "panic"];
+
+    fn decode(msg: RawMessage) -> RawMessage {
+        msg
+    }
 
     fn dispatch(&mut self, ctx: &mut Context<'_, Self>, msg: RawMessage) {
         match msg.action() {

@@ -84,7 +84,9 @@ impl Default for ServerConfig {
 /// # #[derive(Default)] struct Lobby;
 /// # impl Channel for Lobby {
 /// #     type State = ();
+/// #     type Inbound = RawMessage;
 /// #     const ACTIONS: &'static [&'static str] = &[];
+/// #     fn decode(msg: RawMessage) -> RawMessage { msg }
 /// #     fn dispatch(&mut self, _: &mut Context<'_, Self>, _: RawMessage) {}
 /// # }
 /// Server::<Lobby>::builder()

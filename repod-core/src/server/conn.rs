@@ -20,16 +20,16 @@ use tracing::Instrument;
 use super::hub::ChannelId;
 use super::outbox::OutboxReceiver;
 use crate::codec::{Codec, CodecKind};
+use crate::dispatch::Channel;
 use crate::error::{ChannelError, CloseReason, FrameError};
 use crate::frame::{FrameCodec, FrameConfig};
-use crate::message::RawMessage;
 
-/// What a connection's tasks tell the dispatch loop.
-pub(crate) enum ConnEvent {
+/// What a connection's tasks tell the dispatch loop; `I` is the channel's decoded message.
+pub(crate) enum ConnEvent<I> {
     /// A decoded message; the permit returns its share of the inbound budget when dropped.
-    Message(ChannelId, RawMessage, OwnedSemaphorePermit),
+    Message(ChannelId, I, OwnedSemaphorePermit),
     /// Several messages of one connection, in order, under one permit.
-    Messages(ChannelId, Vec<RawMessage>, OwnedSemaphorePermit),
+    Messages(ChannelId, Vec<I>, OwnedSemaphorePermit),
     /// The peer broke the protocol: the loop reports it, replies with an error and closes.
     Protocol(ChannelId, ChannelError),
     /// The connection ended (end of stream or i/o error).
@@ -71,12 +71,12 @@ impl Drop for OpenGuard {
 }
 
 /// Spawns the reader and writer tasks of an accepted connection.
-pub(crate) fn spawn(
+pub(crate) fn spawn<Ch: Channel>(
     id: ChannelId,
     stream: tokio::net::TcpStream,
     outbox: OutboxReceiver,
     config: ConnConfig,
-    events: mpsc::UnboundedSender<ConnEvent>,
+    events: mpsc::UnboundedSender<ConnEvent<Ch::Inbound>>,
     writer_guard: mpsc::Sender<()>,
     open: OpenGuard,
 ) {
@@ -91,7 +91,7 @@ pub(crate) fn spawn(
     let reader_stop = CancellationToken::new();
     let closing = outbox.closing_token().clone();
     tokio::spawn(
-        read_loop(
+        read_loop::<Ch>(
             id,
             read,
             config,
@@ -111,11 +111,11 @@ pub(crate) fn spawn(
     tokio::spawn(writer.run(write, outbox).instrument(span));
 }
 
-async fn read_loop(
+async fn read_loop<Ch: Channel>(
     id: ChannelId,
     read: OwnedReadHalf,
     config: ConnConfig,
-    events: mpsc::UnboundedSender<ConnEvent>,
+    events: mpsc::UnboundedSender<ConnEvent<Ch::Inbound>>,
     closing: CancellationToken,
     stop: CancellationToken,
 ) {
@@ -132,7 +132,7 @@ async fn read_loop(
     let closed = closing.cancelled();
     tokio::pin!(closed);
     // Messages decoded from one read are handed to the loop together: one event, one permit.
-    let mut batch = Batch::default();
+    let mut batch = Batch::<Ch::Inbound>::default();
     loop {
         let next = if batch.msgs.is_empty() {
             tokio::select! {
@@ -181,7 +181,8 @@ async fn read_loop(
                 match config.codec.decode_raw(payload) {
                     Ok(msg) => {
                         tracing::trace!(target: "repod::server", action = msg.action(), len = msg.payload().len(), "received");
-                        batch.push(msg, permit);
+                        // The body is decoded here, on the connection's task, not on the loop.
+                        batch.push(Ch::decode(msg), permit);
                         if batch.msgs.len() >= READ_BATCH && batch.send(id, &events).is_err() {
                             return;
                         }
@@ -227,14 +228,22 @@ pub(crate) fn inbound_budget(inbound_bytes: usize, max_frame_len: usize) -> usiz
 }
 
 /// Messages decoded but not yet handed to the dispatch loop, with their merged permit.
-#[derive(Default)]
-struct Batch {
-    msgs: Vec<RawMessage>,
+struct Batch<I> {
+    msgs: Vec<I>,
     permit: Option<OwnedSemaphorePermit>,
 }
 
-impl Batch {
-    fn push(&mut self, msg: RawMessage, permit: OwnedSemaphorePermit) {
+impl<I> Default for Batch<I> {
+    fn default() -> Self {
+        Batch {
+            msgs: Vec::new(),
+            permit: None,
+        }
+    }
+}
+
+impl<I> Batch<I> {
+    fn push(&mut self, msg: I, permit: OwnedSemaphorePermit) {
         self.msgs.push(msg);
         match &mut self.permit {
             Some(held) => held.merge(permit),
@@ -243,7 +252,11 @@ impl Batch {
     }
 
     /// Sends the batch as one event; a single message avoids the vector.
-    fn send(&mut self, id: ChannelId, events: &mpsc::UnboundedSender<ConnEvent>) -> Result<(), ()> {
+    fn send(
+        &mut self,
+        id: ChannelId,
+        events: &mpsc::UnboundedSender<ConnEvent<I>>,
+    ) -> Result<(), ()> {
         let Some(permit) = self.permit.take() else {
             return Ok(());
         };
@@ -268,16 +281,16 @@ fn io_reason(error: &io::Error) -> CloseReason {
 }
 
 /// A connection's writer and what it must release when it ends.
-struct Writer {
+struct Writer<I> {
     id: ChannelId,
-    events: mpsc::UnboundedSender<ConnEvent>,
+    events: mpsc::UnboundedSender<ConnEvent<I>>,
     reader_stop: CancellationToken,
     close_timeout: Duration,
     /// Dropped when the writer ends: the shutdown wait and the open-connection count.
     _guards: (mpsc::Sender<()>, OpenGuard),
 }
 
-impl Writer {
+impl<I> Writer<I> {
     async fn run(self, mut write: OwnedWriteHalf, mut outbox: OutboxReceiver) {
         let cancel = outbox.cancel_token().clone();
         let closing = outbox.closing_token().clone();

@@ -470,10 +470,15 @@ impl<Ch: Channel> Hub<Ch> {
         }
     }
 
-    /// Dispatches one message from a connection to its channel's handler.
-    ///
-    /// Messages for unknown or closing channels are dropped.
+    /// Decodes one message from a connection with [`Channel::decode`] and dispatches it to its
+    /// channel's handler. Messages for unknown or closing channels are dropped.
     pub fn dispatch(&mut self, id: ChannelId, msg: RawMessage) {
+        self.dispatch_decoded(id, Ch::decode(msg));
+    }
+
+    /// Dispatches a message already decoded by [`Channel::decode`] (the server decodes on the
+    /// connection's task). Messages for unknown or closing channels are dropped.
+    pub fn dispatch_decoded(&mut self, id: ChannelId, msg: Ch::Inbound) {
         let Some(slot) = self.core.slot_of(id) else {
             return;
         };
@@ -483,7 +488,7 @@ impl<Ch: Channel> Hub<Ch> {
         {
             return;
         }
-        tracing::trace!(target: "repod::server", id = id.0, action = msg.action(), "dispatch");
+        tracing::trace!(target: "repod::server", id = id.0, "dispatch");
         self.run(slot, |ch, ctx| ch.dispatch(ctx, msg));
         self.process_closing();
     }

@@ -98,7 +98,9 @@ struct Shared {
 /// # #[derive(Default)] struct Lobby;
 /// # impl Channel for Lobby {
 /// #     type State = ();
+/// #     type Inbound = RawMessage;
 /// #     const ACTIONS: &'static [&'static str] = &[];
+/// #     fn decode(msg: RawMessage) -> RawMessage { msg }
 /// #     fn dispatch(&mut self, _: &mut Context<'_, Self>, _: RawMessage) {}
 /// # }
 /// # async fn serve() -> Result<(), repod_core::server::ServerError> {
@@ -208,7 +210,7 @@ impl<Ch: Channel> Server<Ch> {
         let abort_all = CancellationToken::new();
         let (accepted_tx, mut accepted) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
         tokio::spawn(accept_loop(listener, accepted_tx, shared.shutdown.clone()));
-        let (events_tx, mut events) = mpsc::unbounded_channel::<ConnEvent>();
+        let (events_tx, mut events) = mpsc::unbounded_channel::<ConnEvent<Ch::Inbound>>();
         let (writers_tx, mut writers) = mpsc::channel::<()>(1);
         let conn_config = ConnConfig {
             codec: config.codec,
@@ -264,7 +266,7 @@ impl<Ch: Channel> Server<Ch> {
                             abort_all.child_token(),
                         );
                         let id = hub.connect(addr, outbox);
-                        conn::spawn(id, stream, receiver, conn_config, events_tx.clone(), writers_tx.clone(), OpenGuard::new(&open));
+                        conn::spawn::<Ch>(id, stream, receiver, conn_config, events_tx.clone(), writers_tx.clone(), OpenGuard::new(&open));
                     }
                 }
                 _ = tick_once(&mut interval) => {
@@ -349,15 +351,19 @@ async fn refuse(mut stream: TcpStream, frame: Bytes) {
     .await;
 }
 
-fn handle_event<Ch: Channel>(hub: &mut Hub<Ch>, event: ConnEvent, config: ServerConfig) {
+fn handle_event<Ch: Channel>(
+    hub: &mut Hub<Ch>,
+    event: ConnEvent<Ch::Inbound>,
+    config: ServerConfig,
+) {
     match event {
         ConnEvent::Message(id, msg, permit) => {
-            hub.dispatch(id, msg);
+            hub.dispatch_decoded(id, msg);
             drop(permit);
         }
         ConnEvent::Messages(id, msgs, permit) => {
             for msg in msgs {
-                hub.dispatch(id, msg);
+                hub.dispatch_decoded(id, msg);
             }
             drop(permit);
         }
