@@ -1,14 +1,13 @@
-//! repod's side of the bench: a hand-written [`Channel`] serving the bench protocol on
-//! repod's [`Server`], configured like an application would (defaults, except the connection
-//! limit, raised so the memory workload can open 10,000 connections plus its warm-up one).
-//!
-//! The channel is written by hand (a `match` on the action, what `#[repod::channel]`
-//! generates) so the bench depends on `repod-core` alone.
+//! repod's side of the bench: a [`#[repod::channel]`](repod::channel) serving the bench
+//! protocol on repod's [`Server`], configured like an application would (defaults, except the
+//! connection limit, raised so the memory workload can open 10,000 connections plus its
+//! warm-up one). Bodies are decoded on each connection's task, handlers run on the dispatch
+//! loop, exactly as in an application.
 
 use std::io;
 
-use repod_core::server::Server;
-use repod_core::{Channel, Context, DispatchContext, Message, RawMessage};
+use repod::server::Server;
+use repod::Context;
 
 use crate::proto::{Move, Ping, Pong, State, Tick};
 use crate::{Implementation, Ready, ServeConfig, Serving};
@@ -26,43 +25,27 @@ pub struct BenchChannel {
     moves: u64,
 }
 
-impl Channel for BenchChannel {
-    type State = BenchState;
-    type Inbound = RawMessage;
-    const ACTIONS: &'static [&'static str] = &[Move::ACTION, Ping::ACTION, Tick::ACTION];
-
-    fn decode(msg: RawMessage) -> RawMessage {
-        msg
+#[repod::channel(state = BenchState)]
+impl BenchChannel {
+    #[action]
+    fn moved(&mut self, ctx: &mut Context<'_, Self>, m: Move) {
+        self.moves += 1;
+        if ctx.state().echo {
+            ctx.send(&m);
+        }
     }
 
-    fn dispatch(&mut self, ctx: &mut Context<'_, Self>, msg: RawMessage) {
-        match msg.action() {
-            Move::ACTION => match msg.decode::<Move>() {
-                Ok(m) => {
-                    self.moves += 1;
-                    if ctx.state().echo {
-                        ctx.send(&m);
-                    }
-                }
-                Err(e) => ctx.invalid_body(&msg, e),
-            },
-            Ping::ACTION => match msg.decode::<Ping>() {
-                Ok(p) => {
-                    ctx.send(&Pong {
-                        seq: p.seq,
-                        moves: self.moves,
-                    });
-                }
-                Err(e) => ctx.invalid_body(&msg, e),
-            },
-            Tick::ACTION => match msg.decode::<Tick>() {
-                Ok(t) => {
-                    ctx.send_to_others(&State::for_tick(t.seq));
-                }
-                Err(e) => ctx.invalid_body(&msg, e),
-            },
-            _ => ctx.unhandled(&msg),
-        }
+    #[action]
+    fn ping(&mut self, ctx: &mut Context<'_, Self>, p: Ping) {
+        ctx.send(&Pong {
+            seq: p.seq,
+            moves: self.moves,
+        });
+    }
+
+    #[action]
+    fn tick(&mut self, ctx: &mut Context<'_, Self>, t: Tick) {
+        ctx.send_to_others(&State::for_tick(t.seq));
     }
 }
 
