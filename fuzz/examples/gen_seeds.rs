@@ -13,7 +13,7 @@ fn frame(codec: CodecKind, msg: &AnyMessage) -> Vec<u8> {
     let frame = match msg {
         AnyMessage::Chat(m) => codec.encode(m, usize::MAX),
         AnyMessage::Ping(m) => codec.encode(m, usize::MAX),
-        AnyMessage::PlayerState(m) => codec.encode(m, usize::MAX),
+        AnyMessage::PlayerState(m) => codec.encode(m.as_ref(), usize::MAX),
     };
     frame.expect("samples encode").to_vec()
 }

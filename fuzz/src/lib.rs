@@ -74,7 +74,7 @@ impl Message for PlayerState {
 pub enum AnyMessage {
     Chat(Chat),
     Ping(Ping),
-    PlayerState(PlayerState),
+    PlayerState(Box<PlayerState>),
 }
 
 /// A sample of each message, used to seed the corpora.
@@ -95,7 +95,7 @@ pub fn samples() -> Vec<AnyMessage> {
             text: String::new(),
         }),
         AnyMessage::Ping(Ping),
-        AnyMessage::PlayerState(PlayerState {
+        AnyMessage::PlayerState(Box::new(PlayerState {
             id: 7,
             name: "ann".to_owned(),
             pos: (1.5, -2.25),
@@ -115,8 +115,8 @@ pub fn samples() -> Vec<AnyMessage> {
             held: Some(Box::new(item.clone())),
             items: vec![item],
             blob: vec![0, 1, 2, 255],
-        }),
-        AnyMessage::PlayerState(PlayerState {
+        })),
+        AnyMessage::PlayerState(Box::new(PlayerState {
             id: 0,
             name: String::new(),
             pos: (0.0, 0.0),
@@ -133,6 +133,6 @@ pub fn samples() -> Vec<AnyMessage> {
             held: None,
             items: Vec::new(),
             blob: Vec::new(),
-        }),
+        })),
     ]
 }
