@@ -117,3 +117,25 @@ fn bincode_decode_seeds() {
         ));
     }
 }
+
+/// Found by `msgpack_decode`'s differential check (minimised): a map holding the reserved
+/// marker 0xc1 as a key. rmpv reads 0xc1 as nil; the MessagePack spec and Python's msgpack
+/// reject it, and so does repod. The fuzz target's reference now leaves 0xc1 out.
+#[test]
+fn msgpack_reserved_marker_is_rejected_where_rmpv_reads_nil() {
+    let payload: &[u8] = &[
+        0xde, 0x00, 0x11, 0x77, 0x65, 0x69, 0x67, 0x68, 0x74, 0x63, 0x69, 0x6f, 0x03, 0x00, 0x6c,
+        0x69, 0xff, 0xc1, 0x5d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x07,
+        0x00, 0x07, 0x00, 0x00, 0x07, 0x00, 0x07,
+    ];
+    let mut rest = payload;
+    let value = rmpv::decode::read_value(&mut rest).expect("rmpv reads it");
+    assert!(rest.is_empty() && value.is_map());
+    let error = MsgPack
+        .decode_raw(Bytes::from_static(payload))
+        .expect_err("0xc1 is never valid MessagePack");
+    assert!(
+        error.to_string().contains("reserved marker 0xc1"),
+        "{error}"
+    );
+}

@@ -2,7 +2,9 @@
 //!
 //! Checks: nothing panics; a payload `decode_raw` accepts always has a dynamic value (it was
 //! validated), which is a map whose first `"action"` entry is the action name; typed decoding
-//! of a value that decodes re-encodes to a payload that decodes to the same value.
+//! of a value that decodes re-encodes to a payload that decodes to the same value; and, against
+//! rmpv as a reference parser, `decode_raw` rejects nothing valid: one map, nothing after it,
+//! moderate nesting, and a string action (or none) is always accepted.
 #![no_main]
 
 use bytes::Bytes;
@@ -31,8 +33,52 @@ fn loose<T: DeserializeOwned>(raw: &RawMessage) {
     let _ = raw.decode::<T>();
 }
 
+/// Nesting depth of non-empty arrays and maps, the way the validator counts it.
+fn depth(value: &rmpv::Value) -> usize {
+    match value {
+        rmpv::Value::Array(items) if !items.is_empty() => {
+            1 + items.iter().map(depth).max().unwrap_or(0)
+        }
+        rmpv::Value::Map(entries) if !entries.is_empty() => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| depth(k).max(depth(v)))
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+/// Whether rmpv reads `data` as one map, nothing after it, that Python repod could have sent.
+///
+/// rmpv reads the reserved marker 0xc1 as nil, where the MessagePack spec (and Python's
+/// msgpack) reject it, as repod does; inputs holding a 0xc1 byte anywhere are left out.
+fn valid_message(data: &[u8]) -> bool {
+    if data.contains(&0xc1) {
+        return false;
+    }
+    let mut rest = data;
+    let Ok(value) = rmpv::decode::read_value(&mut rest) else {
+        return false;
+    };
+    let rmpv::Value::Map(entries) = &value else {
+        return false;
+    };
+    let action_ok = match entries
+        .iter()
+        .find(|(k, _)| matches!(k, rmpv::Value::String(s) if s.as_bytes() == b"action"))
+    {
+        None => true,
+        Some((_, rmpv::Value::String(s))) => s.is_str(),
+        Some(_) => false,
+    };
+    rest.is_empty() && action_ok && depth(&value) <= 32
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = MsgPack.decode_raw(Bytes::copy_from_slice(data)) else {
+        assert!(!valid_message(data), "decode_raw rejected a valid message");
         return;
     };
     let action = raw.action().to_owned();
