@@ -16,6 +16,8 @@
 //! 7. [The wire format](wire_format): frames and both codecs, byte by byte.
 //! 8. [Interoperating with Python repod](python_interop).
 //! 9. [Limits and tuning](limits).
+//! 10. [Performance](performance): the benchmarks against a plain tokio baseline.
+//! 11. [Robustness](robustness): fuzzing and the soak test.
 
 #[doc = include_str!("../docs/handlers.md")]
 pub mod handlers {}
@@ -43,3 +45,9 @@ pub mod python_interop {}
 
 #[doc = include_str!("../docs/limits.md")]
 pub mod limits {}
+
+#[doc = include_str!("../docs/performance.md")]
+pub mod performance {}
+
+#[doc = include_str!("../docs/robustness.md")]
+pub mod robustness {}
