@@ -144,6 +144,39 @@ fn unit_struct_is_a_bare_action() {
 }
 
 #[test]
+fn msgpack_unit_struct_ignores_extra_keys() {
+    // {"action": "ping", "seq": 1}, as a Python peer may send it
+    let raw = MsgPack
+        .decode_raw(bytes::Bytes::from_static(
+            b"\x82\xa6action\xa4ping\xa3seq\x01",
+        ))
+        .unwrap();
+    assert_eq!(raw.action(), "ping");
+    assert_eq!(raw.decode::<Ping>().unwrap(), Ping);
+
+    // A struct whose fields all have defaults does not swallow a mistyped field.
+    #[derive(Debug, Deserialize)]
+    struct Defaults {
+        #[serde(default)]
+        #[allow(dead_code)]
+        reason: String,
+    }
+    // {"action": "ping", "reason": 5}
+    let raw = MsgPack
+        .decode_raw(bytes::Bytes::from_static(
+            b"\x82\xa6action\xa4ping\xa6reason\x05",
+        ))
+        .unwrap();
+    let err = raw.decode::<Defaults>().unwrap_err();
+    assert!(matches!(err, CodecError::Body { .. }), "{err}");
+
+    // When neither shape fits, the error is the one of the map.
+    let err = raw.decode::<Chat>().unwrap_err();
+    assert!(err.to_string().contains("ping"), "{err}");
+    assert!(!err.to_string().contains("array"), "{err}");
+}
+
+#[test]
 fn action_is_read_without_decoding_the_body() {
     // The body does not fit `Chat`, yet the action is available: routing happens first.
     let frame = MsgPack
