@@ -278,6 +278,73 @@ fn bincode_rejects_trailing_bytes_and_lying_lengths() {
 }
 
 #[test]
+fn bincode_errors_are_plain_words_and_small_bodies_claim_little() {
+    // A 9-byte body whose string announces 60 MiB: fails at once, on the limit chosen for a
+    // body this small, with a message a person can read.
+    let mut payload = b"\x04chat".to_vec();
+    payload.push(252);
+    payload.extend_from_slice(&(60u32 * 1024 * 1024).to_le_bytes());
+    payload.extend_from_slice(b"abcd");
+    let raw = Bincode.decode_raw(payload.into()).unwrap();
+    assert_eq!(raw.body().len(), 9);
+    let started = std::time::Instant::now();
+    let err = raw.decode::<Chat>().unwrap_err().to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(err.contains("exceeds the limit"), "{err}");
+    assert!(err.contains("64 KiB"), "{err}");
+    assert!(!err.contains("LimitExceeded"), "{err}");
+
+    // A truncated body says how many bytes are missing.
+    let frame = Bincode
+        .encode(
+            &Chat {
+                text: "hello".into(),
+                from: "bob".into(),
+            },
+            64,
+        )
+        .unwrap();
+    let cut = frame.slice(4..frame.len() - 2);
+    let err = Bincode
+        .decode_raw(cut)
+        .unwrap()
+        .decode::<Chat>()
+        .unwrap_err();
+    let err = err.to_string();
+    assert!(err.contains("the body ended 2 bytes early"), "{err}");
+    assert!(!err.contains("UnexpectedEnd"), "{err}");
+
+    // Invalid UTF-8 in a string.
+    let payload = b"\x04chat\x02\xff\xfe\x00".to_vec();
+    let err = Bincode
+        .decode_raw(payload.into())
+        .unwrap()
+        .decode::<Chat>()
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid UTF-8"), "{err}");
+
+    // A body of legitimate size still decodes under the limit chosen for it.
+    let big = Chat {
+        text: "x".repeat(200_000),
+        from: String::new(),
+    };
+    let frame = Bincode.encode(&big, usize::MAX).unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.decode::<Chat>().unwrap(), big);
+    let numbers: Vec<u64> = (0..10_000).map(|i| i % 100).collect();
+    let frame = Bincode
+        .encode_frame("numbers", &numbers, usize::MAX)
+        .unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.decode::<Vec<u64>>().unwrap(), numbers);
+    // Empty strings: one byte each on the wire, 24 bytes each in memory.
+    let names = vec![String::new(); 4000];
+    let frame = Bincode.encode_frame("names", &names, usize::MAX).unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.decode::<Vec<String>>().unwrap(), names);
+}
+
+#[test]
 fn encoding_respects_the_maximum_frame_length() {
     let msg = Chat {
         text: "x".repeat(100),
