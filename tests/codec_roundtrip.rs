@@ -177,6 +177,24 @@ fn msgpack_unit_struct_ignores_extra_keys() {
 }
 
 #[test]
+fn msgpack_get_finds_one_top_level_value() {
+    // {1: "x", "a": [1, {"b": 2}], "action": "t", "b": "y", "b": "z"}
+    let raw = MsgPack
+        .decode_raw(bytes::Bytes::from_static(
+            b"\x85\x01\xa1x\xa1a\x92\x01\x81\xa1b\x02\xa6action\xa1t\xa1b\xa1y\xa1b\xa1z",
+        ))
+        .unwrap();
+    assert_eq!(raw.action(), "t");
+    // The first top-level "b", not the nested one nor the later duplicate.
+    assert_eq!(raw.get("b").unwrap().as_str(), Some("y"));
+    let a = raw.get("a").unwrap();
+    assert_eq!(a.as_array().map(Vec::len), Some(2));
+    assert_eq!(raw.get("action").unwrap().as_str(), Some("t"));
+    assert!(raw.get("x").is_none());
+    assert!(raw.get("1").is_none());
+}
+
+#[test]
 fn action_is_read_without_decoding_the_body() {
     // The body does not fit `Chat`, yet the action is available: routing happens first.
     let frame = MsgPack

@@ -24,7 +24,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use self::bincode::Bincode;
-pub(crate) use self::msgpack::to_value as msgpack_value;
+pub(crate) use self::msgpack::{
+    to_value as msgpack_value, value_at as msgpack_value_at, value_range as msgpack_value_range,
+};
 pub use self::msgpack::{MsgPack, MAX_DEPTH};
 
 use crate::error::CodecError;

@@ -228,6 +228,53 @@ pub(crate) fn to_value(payload: &[u8]) -> Result<rmpv::Value, CodecError> {
     })
 }
 
+/// The byte range of the value of the first top-level entry whose key is the string `key`, in
+/// a payload holding one map; `None` if there is no such key.
+///
+/// Only headers are read and values skipped, so nothing is allocated for the other entries.
+pub(crate) fn value_range(payload: &[u8], key: &str) -> Result<Option<Range<usize>>, CodecError> {
+    let mut sc = Scanner {
+        buf: payload,
+        pos: 0,
+    };
+    let entries = match sc.item()? {
+        Item::Map(n) => n,
+        _ => {
+            return Err(CodecError::NotAMap {
+                found: payload
+                    .first()
+                    .map_or("an empty payload", |&b| kind_name(b)),
+            })
+        }
+    };
+    for _ in 0..entries {
+        let matches = match payload.get(sc.pos) {
+            Some(0xa0..=0xbf | 0xd9..=0xdb) => match sc.item()? {
+                Item::Str(r) => &payload[r] == key.as_bytes(),
+                _ => false,
+            },
+            _ => {
+                sc.skip_value(1)?;
+                false
+            }
+        };
+        let start = sc.pos;
+        sc.skip_value(1)?;
+        if matches {
+            return Ok(Some(start..sc.pos));
+        }
+    }
+    Ok(None)
+}
+
+/// Decodes the one MessagePack value at `range` of a validated payload.
+pub(crate) fn value_at(payload: &[u8], range: Range<usize>) -> Result<rmpv::Value, CodecError> {
+    match payload.get(range) {
+        Some(bytes) => to_value(bytes),
+        None => Err(malformed("a value range outside the payload")),
+    }
+}
+
 // ---- validation -------------------------------------------------------------------------------
 
 /// One MessagePack item as seen by the scanner.
