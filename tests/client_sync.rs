@@ -447,3 +447,40 @@ fn small_event_queue_loses_nothing_while_the_game_does_not_pump() {
     assert_eq!(texts, (0..500).map(|i| format!("m{i}")).collect::<Vec<_>>());
     assert_eq!(rec.count("connected"), 1);
 }
+
+#[test]
+fn a_send_reported_ok_is_never_lost_to_a_racing_close() {
+    // Threads send as fast as they can while the client closes: every send that returned Ok
+    // must reach the server; the ones after the last drain must fail with `Closed`.
+    for round in 0..20 {
+        let server = TestServer::start(CodecKind::Bincode, Greeting::Rust);
+        let mut client = connect(&server);
+        let mut rec = Recorder::default();
+        pump_until(&mut client, &mut rec, |r| r.count("connected") == 1);
+        let client = Arc::new(client);
+        let senders: Vec<_> = (0..3)
+            .map(|t| {
+                let client = client.clone();
+                std::thread::spawn(move || {
+                    let mut ok = 0usize;
+                    for i in 0.. {
+                        match client.send(&Chat {
+                            text: format!("{t}-{i}"),
+                        }) {
+                            Ok(()) => ok += 1,
+                            Err(SendError::QueueFull) => std::thread::yield_now(),
+                            Err(SendError::Closed) => return ok,
+                            Err(other) => panic!("unexpected send error: {other}"),
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1 + round % 5));
+        client.close();
+        let sent: usize = senders.into_iter().map(|s| s.join().unwrap()).sum();
+        let received = server.frames_until_eof().len();
+        assert_eq!(received, sent, "round {round}: Ok sends lost");
+    }
+}
