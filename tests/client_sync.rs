@@ -484,3 +484,53 @@ fn a_send_reported_ok_is_never_lost_to_a_racing_close() {
         assert_eq!(received, sent, "round {round}: Ok sends lost");
     }
 }
+
+#[test]
+fn an_error_handler_that_cannot_decode_errors_does_not_loop() {
+    #[derive(serde::Serialize, serde::Deserialize, repod::Message)]
+    #[action("error")]
+    struct Strict {
+        #[allow(dead_code)]
+        code: u32,
+    }
+
+    #[derive(Default)]
+    struct Listener {
+        errors: usize,
+        chats: usize,
+    }
+
+    #[repod::listener]
+    impl Listener {
+        #[action]
+        fn error(&mut self, _msg: Strict) {
+            self.errors += 1;
+        }
+
+        #[action]
+        fn chat(&mut self, _msg: Chat) {
+            self.chats += 1;
+        }
+    }
+
+    for codec in CODECS {
+        let server = TestServer::start(codec, Greeting::Rust);
+        let mut client = connect(&server);
+        let mut listener = Listener::default();
+        server.send(&repod::ErrorMessage::new("boom"));
+        server.send(&Chat {
+            text: "after".into(),
+        });
+        let started = Instant::now();
+        while listener.chats == 0 {
+            client.pump(&mut listener);
+            assert!(started.elapsed() < DEADLINE, "{codec}: no chat");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The undecodable `error` was logged, not raised again: nothing is left to pump.
+        for _ in 0..5 {
+            assert_eq!(client.pump(&mut listener), 0, "{codec}: events keep coming");
+        }
+        assert_eq!(listener.errors, 0);
+    }
+}

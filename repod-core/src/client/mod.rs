@@ -149,6 +149,11 @@ impl<'a> ClientContext<'a> {
 
 impl DispatchContext for ClientContext<'_> {
     fn invalid_body(&mut self, msg: &RawMessage, error: CodecError) {
+        if msg.action() == ErrorMessage::ACTION {
+            // Raising another `error` would fail the same way, forever: log it only.
+            tracing::warn!(target: "repod::client", action = msg.action(), %error, "the listener's `error` handler cannot decode this error event; dropped");
+            return;
+        }
         tracing::warn!(target: "repod::client", action = msg.action(), %error, "invalid message body from server");
         self.raise(&ErrorMessage::new(error.to_string()));
     }
