@@ -1,4 +1,5 @@
-//! The chat client of the seed's complete example: a game-loop client reading stdin.
+//! The chat client of the complete example in Python repod's documentation: a game-loop client
+//! reading stdin.
 //!
 //! ```text
 //! cargo run -p repod-examples --bin chat-client -- --name alice
