@@ -413,13 +413,48 @@ fn pump_returns_although_handlers_raise_events() {
 
 #[test]
 fn close_while_connecting_is_clean() {
-    let server = TestServer::start(CodecKind::Bincode, Greeting::Rust);
-    let mut client = connect(&server);
-    client.close();
+    // A listener that never accepts, its backlog filled: the kernel stops answering new
+    // connection attempts, so the client stays in its TCP connect.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    let full = (0..2000).any(|_| {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(stream) => {
+                held.push(stream);
+                false
+            }
+            Err(_) => true,
+        }
+    });
+    assert!(full, "the listener's backlog never filled");
+
+    let mut client = Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .connect(addr)
+        .unwrap();
     let mut rec = Recorder::default();
+    pump_for(&mut client, &mut rec, Duration::from_millis(200));
+    assert!(
+        rec.events.is_empty(),
+        "still connecting: {:?}",
+        rec.actions()
+    );
+    assert!(!client.is_connected());
+
+    let started = Instant::now();
+    client.close();
     pump_until(&mut client, &mut rec, |r| r.count("disconnected") == 1);
-    assert_eq!(rec.count("disconnected"), 1);
-    assert_eq!(rec.count("error"), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "closing took {:?}",
+        started.elapsed()
+    );
+    pump_for(&mut client, &mut rec, Duration::from_millis(50));
+    assert_eq!(rec.actions(), ["disconnected"]);
+    assert_eq!(rec.disconnect_reason().unwrap(), "closed by client");
+    drop(held);
+    drop(listener);
 }
 
 #[test]
