@@ -100,6 +100,10 @@ pub use repod_macros::channel;
 /// ([`Disconnected`]) and `error` ([`ErrorMessage`]), handled with those payload types or with
 /// none. `network_received(&mut self, [ctx,] msg: RawMessage)` is the optional fallback.
 ///
+/// A handler returning `Err` is logged (a tracing WARN), not sent to the server. A message
+/// whose body does not fit the handler's payload type raises a local `error` event, unless it
+/// is itself an `error` event, which is then only logged (see the client guide).
+///
 /// Generated for `impl Game`: `impl repod::Listener for Game` and `enum GameMessage`.
 ///
 /// ```

@@ -413,13 +413,48 @@ fn pump_returns_although_handlers_raise_events() {
 
 #[test]
 fn close_while_connecting_is_clean() {
-    let server = TestServer::start(CodecKind::Bincode, Greeting::Rust);
-    let mut client = connect(&server);
-    client.close();
+    // A listener that never accepts, its backlog filled: the kernel stops answering new
+    // connection attempts, so the client stays in its TCP connect.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    let full = (0..2000).any(|_| {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(stream) => {
+                held.push(stream);
+                false
+            }
+            Err(_) => true,
+        }
+    });
+    assert!(full, "the listener's backlog never filled");
+
+    let mut client = Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .connect(addr)
+        .unwrap();
     let mut rec = Recorder::default();
+    pump_for(&mut client, &mut rec, Duration::from_millis(200));
+    assert!(
+        rec.events.is_empty(),
+        "still connecting: {:?}",
+        rec.actions()
+    );
+    assert!(!client.is_connected());
+
+    let started = Instant::now();
+    client.close();
     pump_until(&mut client, &mut rec, |r| r.count("disconnected") == 1);
-    assert_eq!(rec.count("disconnected"), 1);
-    assert_eq!(rec.count("error"), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "closing took {:?}",
+        started.elapsed()
+    );
+    pump_for(&mut client, &mut rec, Duration::from_millis(50));
+    assert_eq!(rec.actions(), ["disconnected"]);
+    assert_eq!(rec.disconnect_reason().unwrap(), "closed by client");
+    drop(held);
+    drop(listener);
 }
 
 #[test]
@@ -446,4 +481,91 @@ fn small_event_queue_loses_nothing_while_the_game_does_not_pump() {
         .collect();
     assert_eq!(texts, (0..500).map(|i| format!("m{i}")).collect::<Vec<_>>());
     assert_eq!(rec.count("connected"), 1);
+}
+
+#[test]
+fn a_send_reported_ok_is_never_lost_to_a_racing_close() {
+    // Threads send as fast as they can while the client closes: every send that returned Ok
+    // must reach the server; the ones after the last drain must fail with `Closed`.
+    for round in 0..20 {
+        let server = TestServer::start(CodecKind::Bincode, Greeting::Rust);
+        let mut client = connect(&server);
+        let mut rec = Recorder::default();
+        pump_until(&mut client, &mut rec, |r| r.count("connected") == 1);
+        let client = Arc::new(client);
+        let senders: Vec<_> = (0..3)
+            .map(|t| {
+                let client = client.clone();
+                std::thread::spawn(move || {
+                    let mut ok = 0usize;
+                    for i in 0.. {
+                        match client.send(&Chat {
+                            text: format!("{t}-{i}"),
+                        }) {
+                            Ok(()) => ok += 1,
+                            Err(SendError::QueueFull) => std::thread::yield_now(),
+                            Err(SendError::Closed) => return ok,
+                            Err(other) => panic!("unexpected send error: {other}"),
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1 + round % 5));
+        client.close();
+        let sent: usize = senders.into_iter().map(|s| s.join().unwrap()).sum();
+        let received = server.frames_until_eof().len();
+        assert_eq!(received, sent, "round {round}: Ok sends lost");
+    }
+}
+
+#[test]
+fn an_error_handler_that_cannot_decode_errors_does_not_loop() {
+    #[derive(serde::Serialize, serde::Deserialize, repod::Message)]
+    #[action("error")]
+    struct Strict {
+        #[allow(dead_code)]
+        code: u32,
+    }
+
+    #[derive(Default)]
+    struct Listener {
+        errors: usize,
+        chats: usize,
+    }
+
+    #[repod::listener]
+    impl Listener {
+        #[action]
+        fn error(&mut self, _msg: Strict) {
+            self.errors += 1;
+        }
+
+        #[action]
+        fn chat(&mut self, _msg: Chat) {
+            self.chats += 1;
+        }
+    }
+
+    for codec in CODECS {
+        let server = TestServer::start(codec, Greeting::Rust);
+        let mut client = connect(&server);
+        let mut listener = Listener::default();
+        server.send(&repod::ErrorMessage::new("boom"));
+        server.send(&Chat {
+            text: "after".into(),
+        });
+        let started = Instant::now();
+        while listener.chats == 0 {
+            client.pump(&mut listener);
+            assert!(started.elapsed() < DEADLINE, "{codec}: no chat");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The undecodable `error` was logged, not raised again: nothing is left to pump.
+        for _ in 0..5 {
+            assert_eq!(client.pump(&mut listener), 0, "{codec}: events keep coming");
+        }
+        assert_eq!(listener.errors, 0);
+    }
 }

@@ -144,6 +144,57 @@ fn unit_struct_is_a_bare_action() {
 }
 
 #[test]
+fn msgpack_unit_struct_ignores_extra_keys() {
+    // {"action": "ping", "seq": 1}, as a Python peer may send it
+    let raw = MsgPack
+        .decode_raw(bytes::Bytes::from_static(
+            b"\x82\xa6action\xa4ping\xa3seq\x01",
+        ))
+        .unwrap();
+    assert_eq!(raw.action(), "ping");
+    assert_eq!(raw.decode::<Ping>().unwrap(), Ping);
+
+    // A struct whose fields all have defaults does not swallow a mistyped field.
+    #[derive(Debug, Deserialize)]
+    struct Defaults {
+        #[serde(default)]
+        #[allow(dead_code)]
+        reason: String,
+    }
+    // {"action": "ping", "reason": 5}
+    let raw = MsgPack
+        .decode_raw(bytes::Bytes::from_static(
+            b"\x82\xa6action\xa4ping\xa6reason\x05",
+        ))
+        .unwrap();
+    let err = raw.decode::<Defaults>().unwrap_err();
+    assert!(matches!(err, CodecError::Body { .. }), "{err}");
+
+    // When neither shape fits, the error is the one of the map.
+    let err = raw.decode::<Chat>().unwrap_err();
+    assert!(err.to_string().contains("ping"), "{err}");
+    assert!(!err.to_string().contains("array"), "{err}");
+}
+
+#[test]
+fn msgpack_get_finds_one_top_level_value() {
+    // {1: "x", "a": [1, {"b": 2}], "action": "t", "b": "y", "b": "z"}
+    let raw = MsgPack
+        .decode_raw(bytes::Bytes::from_static(
+            b"\x85\x01\xa1x\xa1a\x92\x01\x81\xa1b\x02\xa6action\xa1t\xa1b\xa1y\xa1b\xa1z",
+        ))
+        .unwrap();
+    assert_eq!(raw.action(), "t");
+    // The first top-level "b", not the nested one nor the later duplicate.
+    assert_eq!(raw.get("b").unwrap().as_str(), Some("y"));
+    let a = raw.get("a").unwrap();
+    assert_eq!(a.as_array().map(Vec::len), Some(2));
+    assert_eq!(raw.get("action").unwrap().as_str(), Some("t"));
+    assert!(raw.get("x").is_none());
+    assert!(raw.get("1").is_none());
+}
+
+#[test]
 fn action_is_read_without_decoding_the_body() {
     // The body does not fit `Chat`, yet the action is available: routing happens first.
     let frame = MsgPack
@@ -242,6 +293,73 @@ fn bincode_rejects_trailing_bytes_and_lying_lengths() {
     let mut payload = vec![252];
     payload.extend_from_slice(&u32::MAX.to_le_bytes());
     assert!(Bincode.decode_raw(payload.into()).is_err());
+}
+
+#[test]
+fn bincode_errors_are_plain_words_and_small_bodies_claim_little() {
+    // A 9-byte body whose string announces 60 MiB: fails at once, on the limit chosen for a
+    // body this small, with a message a person can read.
+    let mut payload = b"\x04chat".to_vec();
+    payload.push(252);
+    payload.extend_from_slice(&(60u32 * 1024 * 1024).to_le_bytes());
+    payload.extend_from_slice(b"abcd");
+    let raw = Bincode.decode_raw(payload.into()).unwrap();
+    assert_eq!(raw.body().len(), 9);
+    let started = std::time::Instant::now();
+    let err = raw.decode::<Chat>().unwrap_err().to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(err.contains("exceeds the limit"), "{err}");
+    assert!(err.contains("64 KiB"), "{err}");
+    assert!(!err.contains("LimitExceeded"), "{err}");
+
+    // A truncated body says how many bytes are missing.
+    let frame = Bincode
+        .encode(
+            &Chat {
+                text: "hello".into(),
+                from: "bob".into(),
+            },
+            64,
+        )
+        .unwrap();
+    let cut = frame.slice(4..frame.len() - 2);
+    let err = Bincode
+        .decode_raw(cut)
+        .unwrap()
+        .decode::<Chat>()
+        .unwrap_err();
+    let err = err.to_string();
+    assert!(err.contains("the body ended 2 bytes early"), "{err}");
+    assert!(!err.contains("UnexpectedEnd"), "{err}");
+
+    // Invalid UTF-8 in a string.
+    let payload = b"\x04chat\x02\xff\xfe\x00".to_vec();
+    let err = Bincode
+        .decode_raw(payload.into())
+        .unwrap()
+        .decode::<Chat>()
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid UTF-8"), "{err}");
+
+    // A body of legitimate size still decodes under the limit chosen for it.
+    let big = Chat {
+        text: "x".repeat(200_000),
+        from: String::new(),
+    };
+    let frame = Bincode.encode(&big, usize::MAX).unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.decode::<Chat>().unwrap(), big);
+    let numbers: Vec<u64> = (0..10_000).map(|i| i % 100).collect();
+    let frame = Bincode
+        .encode_frame("numbers", &numbers, usize::MAX)
+        .unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.decode::<Vec<u64>>().unwrap(), numbers);
+    // Empty strings: one byte each on the wire, 24 bytes each in memory.
+    let names = vec![String::new(); 4000];
+    let frame = Bincode.encode_frame("names", &names, usize::MAX).unwrap();
+    let raw = Bincode.decode_raw(frame.slice(4..)).unwrap();
+    assert_eq!(raw.decode::<Vec<String>>().unwrap(), names);
 }
 
 #[test]

@@ -1,5 +1,9 @@
-//! The expansions name only `::repod::__private::…` and `::core::…`: they compile without the
-//! prelude, beside items shadowing prelude names, in a crate depending on `repod` and `serde`.
+//! The expansions name only `::repod::__private::…` and `::core::…`: this file proves they need
+//! no prelude, compiling under `no_implicit_prelude` beside items shadowing prelude names.
+//!
+//! That they need no other dependency is proved by `repod-examples`, which depends on `repod`,
+//! `serde`, tokio, clap and tracing (with tracing-subscriber) only, with no bincode, rmpv or
+//! bytes, and uses every macro.
 #![no_implicit_prelude]
 #![deny(unused_qualifications)]
 #![allow(dead_code, non_camel_case_types)]

@@ -4,6 +4,9 @@
 mod server_support;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use repod::{CloseReason, CodecKind, ErrorMessage};
 use server_support::*;
@@ -94,19 +97,34 @@ async fn broken_peers_are_dropped_while_others_keep_playing() {
 async fn a_client_that_never_reads_is_dropped_as_a_slow_consumer() {
     within(async {
         let log = Log::default();
+        const QUEUE_BYTES: u64 = 1024 * 1024;
+        // Only the byte limit can bound the queue: the frame limit is out of reach.
         let builder = game_builder(&log)
-            .outbound_queue_bytes(1024 * 1024)
-            .outbound_queue_frames(256);
+            .outbound_queue_bytes(QUEUE_BYTES as usize)
+            .outbound_queue_frames(1_000_000);
         let (addr, handle, server) = serve(builder).await;
         let mut fast = TestClient::connect(addr, CodecKind::Bincode).await;
-        let slow = TestClient::connect(addr, CodecKind::Bincode).await;
+        // The slow peer never reads, with a small receive buffer, so what the server can hand
+        // to the kernel for it is its send buffer and little more.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let slow = socket.connect(addr).await.unwrap();
+        eventually(|| handle.connection_count() == 2).await;
         let peers = handle.peers().await.unwrap();
         let slow_id = peers[1].id.get();
 
-        const BATCHES: u64 = 100;
+        const BATCHES: u64 = 2000;
         const PER_BATCH: u64 = 10;
-        let data = "x".repeat(32 * 1024);
+        const DATA: u64 = 32 * 1024;
+        let data = "x".repeat(DATA as usize);
+        let slow_dropped =
+            || records(&log).contains(&Record::Disconnect(slow_id, CloseReason::SlowConsumer));
+        let mut offered = 0u64;
         for batch in 0..BATCHES {
+            if slow_dropped() {
+                break;
+            }
+            offered += PER_BATCH * DATA;
             for i in 0..PER_BATCH {
                 let seq = batch * PER_BATCH + i;
                 handle
@@ -123,10 +141,17 @@ async fn a_client_that_never_reads_is_dropped_as_a_slow_consumer() {
                 assert_eq!(big.data.len(), data.len());
             }
         }
-        eventually(|| {
-            records(&log).contains(&Record::Disconnect(slow_id, CloseReason::SlowConsumer))
-        })
-        .await;
+        eventually(slow_dropped).await;
+        // Memory stays bounded by the byte limit: the slow peer was dropped once about
+        // QUEUE_BYTES were queued for it beyond what the kernel holds (its send buffer, at most
+        // tcp_wmem's maximum, and the slow peer's small receive buffer), out of 640 MiB the
+        // broadcast would have queued for it otherwise.
+        let kernel = max_send_buffer() + 64 * 1024;
+        let bound = QUEUE_BYTES + kernel + 2 * PER_BATCH * DATA;
+        assert!(
+            offered <= bound,
+            "{offered} bytes were offered to the slow peer before it was dropped (bound {bound})"
+        );
         assert!(records(&log).contains(&Record::OnClose(slow_id, CloseReason::SlowConsumer)));
         assert_eq!(handle.connection_count(), 1);
         // The fast client is still served.
@@ -137,6 +162,15 @@ async fn a_client_that_never_reads_is_dropped_as_a_slow_consumer() {
         server.await.unwrap().unwrap();
     })
     .await;
+}
+
+/// The most a TCP socket's send buffer may grow to on this machine (Linux's `tcp_wmem`
+/// maximum), or 4 MiB where that is not known.
+fn max_send_buffer() -> u64 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(4 * 1024 * 1024)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,34 +241,100 @@ async fn a_panicking_handler_closes_only_its_channel() {
     .await;
 }
 
+/// A channel whose `slow` handler takes 1 ms per message, so the dispatch loop cannot keep up
+/// with a peer that writes as fast as it can; `echo` answers at once.
+#[derive(Default)]
+struct Sleepy;
+
+impl repod::Channel for Sleepy {
+    type State = ();
+    const ACTIONS: &'static [&'static str] = &["slow", "echo"];
+
+    fn dispatch(&mut self, ctx: &mut repod::Context<'_, Self>, msg: repod::RawMessage) {
+        use repod::DispatchContext;
+        match msg.action() {
+            "slow" => std::thread::sleep(Duration::from_millis(1)),
+            "echo" => match msg.decode::<Echo>() {
+                Ok(m) => {
+                    ctx.send(&m);
+                }
+                Err(e) => ctx.invalid_body(&msg, e),
+            },
+            _ => {}
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_peer_is_throttled_not_buffered() {
     within(async {
-        let log = Log::default();
-        let builder = game_builder(&log).inbound_queue_bytes(4 * 1024);
+        const INBOUND: usize = 4 * 1024;
+        const FRAME_DATA: usize = 1024;
+        // Far more than the inbound budget plus any socket buffers: the flood can only be
+        // written as fast as the 1 ms handler consumes it (about 1 MiB/s).
+        const FLOOD_FRAMES: u64 = 128 * 1024;
+        let builder = repod::server::Server::<Sleepy>::builder().inbound_queue_bytes(INBOUND);
         let (addr, handle, server) = serve(builder).await;
-        let mut flooder = TestClient::connect(addr, CodecKind::Bincode).await;
+        let flooder = TestClient::connect(addr, CodecKind::Bincode).await;
         let mut other = TestClient::connect(addr, CodecKind::Bincode).await;
-        // The flooder sends many echoes without reading; the server must stay responsive.
-        let payload = repod::Codec::encode(&CodecKind::Bincode, &Echo { n: 9 }, usize::MAX)
-            .unwrap()
-            .slice(4..);
-        let flood = tokio::spawn(async move {
-            for _ in 0..20_000 {
-                if futures::SinkExt::send(&mut flooder.framed, payload.clone())
-                    .await
-                    .is_err()
-                {
-                    break;
+
+        let payload = repod::Codec::encode_frame(
+            &CodecKind::Bincode,
+            "slow",
+            &Big {
+                seq: 0,
+                data: "x".repeat(FRAME_DATA),
+            },
+            usize::MAX,
+        )
+        .unwrap();
+        let frame_len = payload.len() as u64;
+        let written = Arc::new(AtomicU64::new(0));
+        let flood = {
+            let written = written.clone();
+            let mut stream = flooder.framed.into_inner();
+            tokio::spawn(async move {
+                // Writes megabytes without ever reading.
+                for _ in 0..FLOOD_FRAMES {
+                    if stream.write_all(&payload).await.is_err() {
+                        break;
+                    }
+                    written.fetch_add(payload.len() as u64, Ordering::Relaxed);
                 }
-            }
-            flooder
-        });
+            })
+        };
+
+        // Meanwhile a well-behaved client is served promptly.
         for n in 0..50 {
+            let started = Instant::now();
             other.send(&Echo { n }).await;
             assert_eq!(other.expect::<Echo>().await, Echo { n });
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "round trip {n} took {:?} behind the flood",
+                started.elapsed()
+            );
         }
-        let _flooder = flood.await.unwrap();
+
+        // The flooder's writes stall: once the budget and the socket buffers are full, it can
+        // only write as fast as the handler consumes. An unthrottled server would read the
+        // whole flood (128 MiB over loopback) in well under a second.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let before = written.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let after = written.load(Ordering::Relaxed);
+        let total = FLOOD_FRAMES * frame_len;
+        assert!(
+            after < total / 2,
+            "the flood was not throttled: {after} of {total} bytes written"
+        );
+        assert!(
+            after - before < 8 * 1024 * 1024,
+            "the flooder wrote {} bytes in one second",
+            after - before
+        );
+
+        flood.abort();
         handle.shutdown();
         server.await.unwrap().unwrap();
     })

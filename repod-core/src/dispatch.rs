@@ -53,8 +53,10 @@ pub trait Channel: Sized + Send + 'static {
         let _ = (ctx, reason);
     }
 
-    /// Called when the peer sent something invalid, before the connection is closed (for a
-    /// broken frame) or after the error reply was queued (for an undecodable body).
+    /// Called for a protocol error on the connection: the peer sent a broken frame (too large,
+    /// cut short) or a payload the codec cannot read as a message. It runs before the error
+    /// reply is queued and the connection closed. It is not called when a well-formed message's
+    /// body does not fit its handler's payload type: that peer only gets an error reply.
     fn on_error(&mut self, ctx: &mut Context<'_, Self>, error: &ChannelError) {
         let _ = (ctx, error);
     }

@@ -139,12 +139,13 @@ impl RawMessage {
     /// One field of a MessagePack message, as a dynamic value (`None` if absent or if the
     /// message is not MessagePack). Like Python's `data.get(key)`.
     pub fn get(&self, key: &str) -> Option<rmpv::Value> {
-        match self.to_value().ok()? {
-            rmpv::Value::Map(entries) => entries
-                .into_iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
-            _ => None,
+        match self.codec {
+            // Only the entry's value is decoded: the map is scanned, not built.
+            CodecKind::MsgPack => {
+                let range = crate::codec::msgpack_value_range(&self.payload, key).ok()??;
+                crate::codec::msgpack_value_at(&self.payload, range).ok()
+            }
+            CodecKind::Bincode => None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The chat protocol, shared by `chat-server` and `chat-client`: the seed's complete example.
+//! The chat protocol, shared by `chat-server` and `chat-client`: the complete example of Python
+//! repod's documentation.
 //!
 //! | direction | action | fields |
 //! |---|---|---|

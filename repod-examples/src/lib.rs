@@ -3,7 +3,7 @@
 //!
 //! | binaries | what it shows |
 //! |---|---|
-//! | `chat-server`, `chat-client` | the seed's complete chat example: nicknames, validation, broadcast |
+//! | `chat-server`, `chat-client` | the complete chat example of Python repod's documentation: nicknames, validation, broadcast |
 //! | `lag-server`, `lag-client` | ping/pong round trips through the game-loop client |
 //! | `teams-server`, `teams-client` | handlers that read other channels' state (join a team, list players) |
 //! | `tag-server`, `tag-bots` | an authoritative game: fixed-tick physics on the server, many bots in one process |

@@ -1,4 +1,5 @@
-//! The teams protocol, shared by `teams-server` and `teams-client`: the seed's team example.
+//! The teams protocol, shared by `teams-server` and `teams-client`: the team example of Python
+//! repod's documentation.
 //!
 //! | direction | action | fields |
 //! |---|---|---|

@@ -142,8 +142,8 @@ impl Channel for Game {
 }
 
 impl Game {
-    /// The seed's team example: the joiner hears `team_joined`, the team's other members hear
-    /// `player_joined_team`, nobody else hears anything.
+    /// The team example of Python repod's documentation: the joiner hears `team_joined`, the
+    /// team's other members hear `player_joined_team`, nobody else hears anything.
     fn join_team(&mut self, ctx: &mut Context<'_, Self>, m: JoinTeam) {
         self.team = Some(m.team);
         ctx.send(&TeamJoined { team: m.team });

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     pub(crate) codec: CodecKind,
     pub(crate) max_frame_len: usize,
     state: AtomicU8,
+    /// Held for reading while a send checks the state and pushes, for writing while the state
+    /// becomes `CLOSED`: a push that succeeded is in the queue before the writer's final drain.
+    send_gate: RwLock<()>,
     close: CancellationToken,
 }
 
@@ -47,16 +50,26 @@ impl Shared {
             codec,
             max_frame_len,
             state: AtomicU8::new(CONNECTING),
+            send_gate: RwLock::new(()),
             close: CancellationToken::new(),
         }
     }
 
     /// Encodes and queues a message; never waits.
+    ///
+    /// `Ok` means the frame will be written unless the connection breaks: once the writer has
+    /// taken its last frames, [`stop_sending`](Shared::stop_sending) has run and every later
+    /// send fails with [`SendError::Closed`].
     pub(crate) fn send<M: Message + ?Sized>(&self, msg: &M) -> Result<(), SendError> {
-        if self.state.load(Ordering::Acquire) == CLOSED || self.close.is_cancelled() {
+        if self.close.is_cancelled() {
             return Err(SendError::Closed);
         }
         let frame = self.codec.encode(msg, self.max_frame_len)?;
+        // The check and the push happen under the gate, so `stop_sending` cannot slip between.
+        let _gate = self.send_gate.read().unwrap_or_else(|e| e.into_inner());
+        if self.state.load(Ordering::Acquire) == CLOSED || self.close.is_cancelled() {
+            return Err(SendError::Closed);
+        }
         self.outbox.push(frame).map_err(|e| match e {
             PushError::Full => SendError::QueueFull,
             PushError::Closed => SendError::Closed,
@@ -75,6 +88,13 @@ impl Shared {
     /// Marks the connection established (the TCP connect succeeded).
     pub(crate) fn mark_connected(&self) {
         self.set_state(CONNECTED);
+    }
+
+    /// Refuses every later send; waits for sends already checking the state to finish
+    /// pushing. Called before the last frames are taken from the queue.
+    fn stop_sending(&self) {
+        let _gate = self.send_gate.write().unwrap_or_else(|e| e.into_inner());
+        self.set_state(CLOSED);
     }
 
     fn set_state(&self, state: u8) {
@@ -139,7 +159,7 @@ pub(crate) async fn connect_and_run<A: ToSocketAddrs>(
         Some(Ok(stream)) => stream,
         Some(Err(error)) => {
             tracing::debug!(target: "repod::client", addr = %label, %error, "connect failed");
-            shared.set_state(CLOSED);
+            shared.stop_sending();
             drop(outbox);
             let reason = error.to_string();
             emit(&events, shared.codec, &ErrorMessage::new(reason.clone())).await;
@@ -148,7 +168,7 @@ pub(crate) async fn connect_and_run<A: ToSocketAddrs>(
         }
         None => {
             tracing::debug!(target: "repod::client", addr = %label, "closed while connecting");
-            shared.set_state(CLOSED);
+            shared.stop_sending();
             drop(outbox);
             let reason = "closed by client".to_owned();
             emit(&events, shared.codec, &Disconnected { reason }).await;
@@ -184,7 +204,7 @@ pub(crate) async fn run(
     };
     let reason = {
         let read = read_loop(reader, &events, shared.codec);
-        let write = write_loop(write_half, &mut outbox, &shared.close);
+        let write = write_loop(write_half, &mut outbox, &shared);
         tokio::pin!(close_deadline, read, write);
         let timed_out = || {
             format!(
@@ -209,7 +229,7 @@ pub(crate) async fn run(
             () = &mut close_deadline => timed_out(),
         }
     };
-    shared.set_state(CLOSED);
+    shared.stop_sending();
     drop(outbox);
     tracing::debug!(target: "repod::client", addr = %label, %reason, "disconnected");
     emit(&events, shared.codec, &Disconnected { reason }).await;
@@ -259,8 +279,9 @@ async fn read_loop(
 async fn write_loop(
     write_half: OwnedWriteHalf,
     outbox: &mut OutboxReceiver,
-    close: &CancellationToken,
+    shared: &Shared,
 ) -> (String, bool) {
+    let close = &shared.close;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, write_half);
     loop {
         tokio::select! {
@@ -276,6 +297,9 @@ async fn write_loop(
             () = close.cancelled() => break,
         }
     }
+    // From here on sends fail; every send that succeeded has pushed its frame, and the drain
+    // below takes it.
+    shared.stop_sending();
     let flushed = async {
         while let Some(frame) = outbox.try_recv() {
             out.write_all(&frame).await?;

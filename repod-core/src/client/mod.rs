@@ -72,6 +72,9 @@ pub struct ClientContext<'a> {
     codec: CodecKind,
     max_frame_len: usize,
     outbox: &'a Outbox,
+    /// The client's connection state, when the context belongs to a client: sends then go
+    /// through it, so they fail once the connection has stopped taking frames.
+    shared: Option<&'a conn::Shared>,
     events: &'a mut VecDeque<RawMessage>,
     close_requested: bool,
 }
@@ -90,13 +93,27 @@ impl<'a> ClientContext<'a> {
             codec,
             max_frame_len,
             outbox,
+            shared: None,
             events,
             close_requested: false,
         }
     }
 
+    /// The context of a client's `pump`.
+    pub(crate) fn for_client(
+        shared: &'a conn::Shared,
+        events: &'a mut VecDeque<RawMessage>,
+    ) -> Self {
+        let mut ctx = Self::new(shared.codec, shared.max_frame_len, &shared.outbox, events);
+        ctx.shared = Some(shared);
+        ctx
+    }
+
     /// Queues a message to the server without waiting.
     pub fn send<M: Message + ?Sized>(&mut self, msg: &M) -> Result<(), SendError> {
+        if let Some(shared) = self.shared {
+            return shared.send(msg);
+        }
         let frame = self.codec.encode(msg, self.max_frame_len)?;
         self.outbox.push(frame).map_err(|e| match e {
             PushError::Full => SendError::QueueFull,
@@ -132,6 +149,11 @@ impl<'a> ClientContext<'a> {
 
 impl DispatchContext for ClientContext<'_> {
     fn invalid_body(&mut self, msg: &RawMessage, error: CodecError) {
+        if msg.action() == ErrorMessage::ACTION {
+            // Raising another `error` would fail the same way, forever: log it only.
+            tracing::warn!(target: "repod::client", action = msg.action(), %error, "the listener's `error` handler cannot decode this error event; dropped");
+            return;
+        }
         tracing::warn!(target: "repod::client", action = msg.action(), %error, "invalid message body from server");
         self.raise(&ErrorMessage::new(error.to_string()));
     }

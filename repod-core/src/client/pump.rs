@@ -192,7 +192,7 @@ pub(crate) fn deliver<L: Listener>(
     msg: RawMessage,
 ) {
     tracing::trace!(target: "repod::client", action = msg.action(), "dispatch");
-    let mut ctx = ClientContext::new(shared.codec, shared.max_frame_len, &shared.outbox, pending);
+    let mut ctx = ClientContext::for_client(shared, pending);
     listener.dispatch(&mut ctx, msg);
     if ctx.close_requested() {
         shared.close();

@@ -22,24 +22,69 @@ use crate::message::RawMessage;
 /// into the type it was encoded from, which is why client and server share one protocol module.
 ///
 /// While decoding, bincode may reserve memory for a declared string or sequence length before
-/// the bytes arrive; repod caps such claims at [`Bincode::DECODE_LIMIT`] per message, so a
-/// lying length prefix cannot exhaust memory.
+/// the bytes arrive; repod caps such claims per message at a limit chosen from the payload's
+/// size (64 KiB, 1 MiB, 16 MiB or at most [`Bincode::DECODE_LIMIT`]), so a lying length prefix
+/// in a small message cannot claim much memory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bincode;
 
 impl Bincode {
     /// The most memory one message body may claim while it is decoded: 64 MiB.
+    ///
+    /// This is the ceiling. The limit actually applied is the smallest of 64 KiB, 1 MiB,
+    /// 16 MiB and 64 MiB that is at least [`CLAIM_FACTOR`] times the size of the bytes being
+    /// decoded, so a body of a few bytes announcing a huge string fails at once, without
+    /// reserving memory for it.
     pub const DECODE_LIMIT: usize = 64 * 1024 * 1024;
+}
+
+/// How many times its encoded size a body may claim while it is decoded.
+///
+/// Bincode counts a claim as `len * size_of::<T>()` for a sequence of `len` elements of `T`
+/// (and reserves that much at once for strings and byte vectors), while an element may take as
+/// little as one byte on the wire: a small integer is one varint byte but a `u64` or `u128` in
+/// memory, an empty `String`, `Vec` or a `None::<String>` is one byte but 24 in memory. So
+/// legitimate claims exceed the encoded size several times over; 32 covers those common
+/// elements, while what a lying length can claim stays proportional to the bytes that actually
+/// arrived (a 9-byte body may claim 64 KiB, not 64 MiB). Elements much larger in memory than
+/// on the wire (an enum with one big variant, sent as a small one) can still exceed it in a
+/// long sequence; send such data in a type closer to its wire size.
+const CLAIM_FACTOR: usize = 32;
+
+/// Runs a bincode decode with the standard configuration and the smallest byte limit that is
+/// at least [`CLAIM_FACTOR`] times `$len` (at most [`Bincode::DECODE_LIMIT`]); evaluates to
+/// `(result, limit)`.
+macro_rules! with_decode_limit {
+    ($len:expr, |$config:ident| $decode:expr) => {{
+        const KIB64: usize = 64 * 1024;
+        const MIB1: usize = 1024 * 1024;
+        const MIB16: usize = 16 * 1024 * 1024;
+        let standard = bincode::config::standard();
+        match ($len).saturating_mul(CLAIM_FACTOR) {
+            n if n <= KIB64 => {
+                let $config = standard.with_limit::<KIB64>();
+                ($decode, KIB64)
+            }
+            n if n <= MIB1 => {
+                let $config = standard.with_limit::<MIB1>();
+                ($decode, MIB1)
+            }
+            n if n <= MIB16 => {
+                let $config = standard.with_limit::<MIB16>();
+                ($decode, MIB16)
+            }
+            _ => {
+                let $config = standard.with_limit::<{ Bincode::DECODE_LIMIT }>();
+                ($decode, Bincode::DECODE_LIMIT)
+            }
+        }
+    }};
 }
 
 const NAME: &str = "bincode";
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
-}
-
-fn decode_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<{ Bincode::DECODE_LIMIT }>()
 }
 
 /// Lets bincode write straight into a `BytesMut`.
@@ -76,13 +121,16 @@ impl Codec for Bincode {
     }
 
     fn decode_raw(&self, payload: Bytes) -> Result<RawMessage, CodecError> {
-        let (action, used): (&str, usize) =
-            bincode::borrow_decode_from_slice(&payload, decode_config()).map_err(|e| {
-                CodecError::Malformed {
-                    codec: NAME,
-                    reason: format!("cannot read the action name: {e}"),
-                }
-            })?;
+        let (decoded, limit) = with_decode_limit!(payload.len(), |config| {
+            bincode::borrow_decode_from_slice::<&str, _>(&payload, config)
+        });
+        let (action, used) = decoded.map_err(|e| CodecError::Malformed {
+            codec: NAME,
+            reason: format!(
+                "cannot read the action name: {}",
+                describe(&e, "payload", limit)
+            ),
+        })?;
         let start = used - action.len();
         Ok(RawMessage::from_parts(
             CodecKind::Bincode,
@@ -99,8 +147,10 @@ pub(super) fn decode_body<T: DeserializeOwned>(raw: &RawMessage) -> Result<T, Co
         action: raw.action().to_owned(),
         reason,
     };
-    let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, decode_config())
-        .map_err(|e| body_err(e.to_string()))?;
+    let (decoded, limit) = with_decode_limit!(body.len(), |config| {
+        bincode::serde::decode_from_slice::<T, _>(body, config)
+    });
+    let (value, used) = decoded.map_err(|e| body_err(describe(&e, "body", limit)))?;
     if used != body.len() {
         return Err(body_err(format!(
             "{} unexpected bytes after the body (do both sides use the same message type?)",
@@ -108,4 +158,67 @@ pub(super) fn decode_body<T: DeserializeOwned>(raw: &RawMessage) -> Result<T, Co
         )));
     }
     Ok(value)
+}
+
+/// Plain words for a bincode decode error; `what` names the bytes being decoded ("body").
+fn describe(error: &bincode::error::DecodeError, what: &str, limit: usize) -> String {
+    use bincode::error::DecodeError as E;
+    use bincode::serde::DecodeError as S;
+    match error {
+        E::UnexpectedEnd { additional } => {
+            format!(
+                "the {what} ended {additional} bytes early (is it truncated, or of another type?)"
+            )
+        }
+        E::Io { additional, .. } => format!("the {what} ended {additional} bytes early"),
+        E::LimitExceeded => format!(
+            "a length in the {what} exceeds the limit: it claims more than {} for a {what} of \
+             this size (is it truncated, or of another type?)",
+            human_size(limit)
+        ),
+        E::Utf8 { .. } => format!("invalid UTF-8 in a string of the {what}"),
+        E::InvalidCharEncoding(_) => format!("an invalid char in the {what}"),
+        E::InvalidBooleanValue(b) => {
+            format!("invalid boolean value {b} in the {what} (expected 0 or 1)")
+        }
+        E::UnexpectedVariant {
+            type_name, found, ..
+        } => format!("unknown variant index {found} for enum `{type_name}`"),
+        E::EmptyEnum { type_name } => format!("enum `{type_name}` has no variants"),
+        E::InvalidIntegerType { expected, found } => {
+            format!("expected an integer of type {expected:?}, found one of type {found:?}")
+        }
+        E::NonZeroTypeIsZero { non_zero_type } => {
+            format!("zero where a non-zero {non_zero_type:?} was expected")
+        }
+        E::ArrayLengthMismatch { required, found } => {
+            format!("an array of length {found} where {required} elements were expected")
+        }
+        E::OutsideUsizeRange(n) => format!("length {n} does not fit in this machine's usize"),
+        E::InvalidDuration { .. } => "a duration overflows".to_owned(),
+        E::InvalidSystemTime { .. } => "a time point is out of range".to_owned(),
+        E::CStringNulError { position } => format!("a C string holds a zero byte at {position}"),
+        E::Other(text) => (*text).to_owned(),
+        E::OtherString(text) => text.clone(),
+        E::Serde(S::AnyNotSupported | S::IdentifierNotSupported | S::IgnoredAnyNotSupported) => {
+            "bincode cannot decode a self-describing type (serde_json::Value, rmpv::Value, \
+             untagged enums, flatten, skipped unknown fields); use a concrete type"
+                .to_owned()
+        }
+        E::Serde(S::CannotBorrowOwnedData) => {
+            "bincode cannot borrow from the message here; use an owned type".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `64 KiB`, `16 MiB`: a limit for people.
+fn human_size(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
 }

@@ -24,7 +24,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use self::bincode::Bincode;
-pub(crate) use self::msgpack::to_value as msgpack_value;
+pub(crate) use self::msgpack::{
+    to_value as msgpack_value, value_at as msgpack_value_at, value_range as msgpack_value_range,
+};
 pub use self::msgpack::{MsgPack, MAX_DEPTH};
 
 use crate::error::CodecError;
@@ -93,8 +95,9 @@ pub trait Codec: fmt::Debug + Send + Sync + 'static {
 
 /// The run-time choice of a built-in codec.
 ///
-/// Parses from `"bincode"` and `"msgpack"` (also `"messagepack"`), so it fits a command-line
-/// flag. The default is [`CodecKind::Bincode`].
+/// Parses from `"bincode"` and `"msgpack"`, so it fits a command-line flag; `"messagepack"` and
+/// `"mpk"` are accepted for MessagePack too, and case is ignored (`"MsgPack"`). The default is
+/// [`CodecKind::Bincode`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CodecKind {
     /// The [`Bincode`] codec.

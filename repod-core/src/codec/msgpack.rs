@@ -32,7 +32,9 @@ use crate::message::RawMessage;
 /// unit struct, which encodes as a bare `{"action": …}`.
 ///
 /// Decoding accepts what Python sends: any map; a map without `"action"` is a message with the
-/// empty action `""` (it goes to the fallback handler). The whole payload is checked before it
+/// empty action `""` (it goes to the fallback handler). Keys the body type does not know are
+/// ignored, for a unit struct too (`{"action": "ping", "seq": 1}` decodes into `struct Ping;`).
+/// The whole payload is checked before it
 /// is used: one value, nothing after it, no declared length beyond the bytes present, and at
 /// most [`MAX_DEPTH`] levels of nesting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -143,9 +145,11 @@ pub(super) fn decode_body<T: DeserializeOwned>(raw: &RawMessage) -> Result<T, Co
     match rmp_serde::from_slice::<T>(payload) {
         Ok(value) => Ok(value),
         Err(first) => {
-            // A unit struct is encoded as a map holding only "action"; rmp-serde expects an
-            // empty array for it, so try that shape before giving up.
-            if is_bare_action(payload) {
+            // A unit struct is encoded as a map holding "action" and perhaps keys it does not
+            // know; rmp-serde expects an empty array for it, so try that shape before giving
+            // up. Only for unit-like types: a struct whose fields all have defaults would also
+            // accept an empty array, and must not turn a bad field into a default.
+            if is_map(payload) && is_unit_like::<T>() {
                 if let Ok(value) = rmp_serde::from_slice::<T>(&[0x90]) {
                     return Ok(value);
                 }
@@ -158,9 +162,59 @@ pub(super) fn decode_body<T: DeserializeOwned>(raw: &RawMessage) -> Result<T, Co
     }
 }
 
-/// Whether the payload is a map with no key other than `"action"`.
-fn is_bare_action(payload: &[u8]) -> bool {
-    matches!(payload.first(), Some(0x80 | 0x81))
+/// Whether the payload starts with a map header (of any size).
+fn is_map(payload: &[u8]) -> bool {
+    matches!(payload.first(), Some(0x80..=0x8f | 0xde | 0xdf))
+}
+
+/// Whether `T` deserializes as a unit or unit struct (`struct Ping;`, `()`).
+fn is_unit_like<'de, T: serde::Deserialize<'de>>() -> bool {
+    T::deserialize(UnitProbe).is_ok()
+}
+
+/// A deserializer that offers only a unit: types asking for anything else fail on it.
+struct UnitProbe;
+
+#[derive(Debug)]
+struct NotUnit;
+
+impl std::fmt::Display for NotUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a unit type")
+    }
+}
+
+impl std::error::Error for NotUnit {}
+
+impl serde::de::Error for NotUnit {
+    fn custom<M: std::fmt::Display>(_msg: M) -> Self {
+        NotUnit
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for UnitProbe {
+    type Error = NotUnit;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _visitor: V) -> Result<V::Value, NotUnit> {
+        Err(NotUnit)
+    }
+
+    fn deserialize_unit<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, NotUnit> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_unit_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, NotUnit> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
 }
 
 /// Decodes a validated payload into a dynamic value.
@@ -172,6 +226,53 @@ pub(crate) fn to_value(payload: &[u8]) -> Result<rmpv::Value, CodecError> {
         codec: NAME,
         reason: e.to_string(),
     })
+}
+
+/// The byte range of the value of the first top-level entry whose key is the string `key`, in
+/// a payload holding one map; `None` if there is no such key.
+///
+/// Only headers are read and values skipped, so nothing is allocated for the other entries.
+pub(crate) fn value_range(payload: &[u8], key: &str) -> Result<Option<Range<usize>>, CodecError> {
+    let mut sc = Scanner {
+        buf: payload,
+        pos: 0,
+    };
+    let entries = match sc.item()? {
+        Item::Map(n) => n,
+        _ => {
+            return Err(CodecError::NotAMap {
+                found: payload
+                    .first()
+                    .map_or("an empty payload", |&b| kind_name(b)),
+            })
+        }
+    };
+    for _ in 0..entries {
+        let matches = match payload.get(sc.pos) {
+            Some(0xa0..=0xbf | 0xd9..=0xdb) => match sc.item()? {
+                Item::Str(r) => &payload[r] == key.as_bytes(),
+                _ => false,
+            },
+            _ => {
+                sc.skip_value(1)?;
+                false
+            }
+        };
+        let start = sc.pos;
+        sc.skip_value(1)?;
+        if matches {
+            return Ok(Some(start..sc.pos));
+        }
+    }
+    Ok(None)
+}
+
+/// Decodes the one MessagePack value at `range` of a validated payload.
+pub(crate) fn value_at(payload: &[u8], range: Range<usize>) -> Result<rmpv::Value, CodecError> {
+    match payload.get(range) {
+        Some(bytes) => to_value(bytes),
+        None => Err(malformed("a value range outside the payload")),
+    }
 }
 
 // ---- validation -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-//! The chat client of the seed's complete example: a game-loop client reading stdin.
+//! The chat client of the complete example in Python repod's documentation: a game-loop client
+//! reading stdin.
 //!
 //! ```text
 //! cargo run -p repod-examples --bin chat-client -- --name alice
@@ -6,8 +7,16 @@
 //!
 //! Each line of input `/nick NAME` changes the nickname; any other non-empty line is posted as a
 //! message. Every event is printed as one line: `<nickname>: <text>`, `* <old> is now <new>`,
-//! `error: <message>`, `connected`, `disconnected`. At the end of input the client sends what is
-//! queued, waits briefly for the replies, and exits 0 (1 if it never connected).
+//! `error: <message>`, `connected`, `disconnected`. At the end of input the client waits for the
+//! replies to what it sent, closes, and exits 0 (1 if it never connected).
+//!
+//! Waiting for replies is counted, not timed: the chat server answers every message this client
+//! sends with exactly one message to it, the broadcast of its `name_changed` or `message`, or an
+//! `error`. So the client counts what it sent (the `--name` nickname included) and, after the
+//! end of input, pumps until it has received as many replies, or for at most 10 seconds. Then it
+//! closes and waits for `disconnected`. In a room where others are talking their messages count
+//! as replies too, so the client may stop before its own replies arrived; the count is exact
+//! when it is alone, as in the tests.
 
 use std::io::BufRead;
 use std::sync::mpsc;
@@ -35,55 +44,53 @@ struct ChatView {
     name: Option<String>,
     connected: bool,
     disconnected: bool,
-    last_event: Instant,
+    /// Messages sent to the server; each gets exactly one reply.
+    sent: usize,
+    /// Replies received: broadcasts and errors.
+    replies: usize,
 }
 
 #[repod::listener]
 impl ChatView {
     #[action("connected")]
     fn connected(&mut self, ctx: &mut ClientContext<'_>) {
-        self.seen();
         self.connected = true;
         println!("connected");
         if let Some(nickname) = self.name.take() {
-            let _ = ctx.send(&Nickname { nickname });
+            if ctx.send(&Nickname { nickname }).is_ok() {
+                self.sent += 1;
+            }
         }
     }
 
     #[action]
     fn message(&mut self, msg: MessagePosted) {
-        self.seen();
+        self.replies += 1;
         println!("{}: {}", msg.nickname, msg.text);
     }
 
     #[action]
     fn name_changed(&mut self, msg: NameChanged) {
-        self.seen();
+        self.replies += 1;
         println!("* {} is now {}", msg.old_name, msg.new_name);
     }
 
     #[action]
     fn error(&mut self, msg: ErrorMessage) {
-        self.seen();
+        self.replies += 1;
         println!("error: {}", msg.message);
     }
 
     #[action]
     fn disconnected(&mut self, _msg: Disconnected) {
-        self.seen();
         self.disconnected = true;
         println!("disconnected");
     }
 }
 
-impl ChatView {
-    fn seen(&mut self) {
-        self.last_event = Instant::now();
-    }
-}
-
-/// Sends one line of input: `/nick NAME` or a message; blank lines are skipped.
-fn send_line(client: &Client, line: &str) {
+/// Sends one line of input: `/nick NAME` or a message; blank lines are skipped. Returns whether
+/// a message was sent (and so a reply is due).
+fn send_line(client: &Client, line: &str) -> bool {
     let sent = if let Some(name) = line.strip_prefix("/nick ") {
         client.send(&Nickname {
             nickname: name.to_owned(),
@@ -93,10 +100,14 @@ fn send_line(client: &Client, line: &str) {
             text: line.to_owned(),
         })
     } else {
-        Ok(())
+        return false;
     };
-    if let Err(e) = sent {
-        println!("error: {e}");
+    match sent {
+        Ok(()) => true,
+        Err(e) => {
+            println!("error: {e}");
+            false
+        }
     }
 }
 
@@ -110,7 +121,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         name: args.name,
         connected: false,
         disconnected: false,
-        last_event: Instant::now(),
+        sent: 0,
+        replies: 0,
     };
 
     // Stdin is read on its own thread so the loop below keeps pumping.
@@ -137,30 +149,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Lines typed before the connection is up wait for it, so `--name` goes first.
         if view.connected {
             for line in pending.drain(..) {
-                send_line(&client, &line);
+                if send_line(&client, &line) {
+                    view.sent += 1;
+                }
             }
         }
     }
 
-    // End of input: wait for the connection if it is still being made, then for replies
-    // until the server has been quiet for a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // End of input: wait for the connection if it is still being made, then for one reply
+    // per message sent.
+    let deadline = Instant::now() + Duration::from_secs(10);
     while !view.connected && !view.disconnected && Instant::now() < deadline {
         client.pump(&mut view);
         std::thread::sleep(Duration::from_millis(5));
     }
     if view.connected {
         for line in pending.drain(..) {
-            send_line(&client, &line);
+            if send_line(&client, &line) {
+                view.sent += 1;
+            }
         }
     }
-    view.last_event = Instant::now();
-    let quiet = Duration::from_millis(300);
-    while !view.disconnected && view.last_event.elapsed() < quiet && Instant::now() < deadline {
+    while !view.disconnected && view.replies < view.sent && Instant::now() < deadline {
         client.pump(&mut view);
         std::thread::sleep(Duration::from_millis(5));
     }
     client.close();
+    // The close flushes within the client's close timeout; `disconnected` follows it.
+    let deadline = Instant::now() + Duration::from_secs(10);
     while !view.disconnected && Instant::now() < deadline {
         client.pump(&mut view);
         std::thread::sleep(Duration::from_millis(5));

@@ -1,4 +1,4 @@
-//! The chat server of the seed's complete example.
+//! The chat server of the complete example in Python repod's documentation.
 //!
 //! ```text
 //! cargo run -p repod-examples --bin chat-server -- --addr 127.0.0.1:5071

@@ -1,4 +1,5 @@
-//! The seed's team example: handlers that read the other channels' state.
+//! The team example of Python repod's documentation: handlers that read the other channels'
+//! state.
 //!
 //! ```text
 //! cargo run -p repod-examples --bin teams-server
