@@ -248,7 +248,12 @@ struct Sleepy;
 
 impl repod::Channel for Sleepy {
     type State = ();
+    type Inbound = repod::RawMessage;
     const ACTIONS: &'static [&'static str] = &["slow", "echo"];
+
+    fn decode(msg: repod::RawMessage) -> repod::RawMessage {
+        msg
+    }
 
     fn dispatch(&mut self, ctx: &mut repod::Context<'_, Self>, msg: repod::RawMessage) {
         use repod::DispatchContext;
@@ -273,7 +278,10 @@ async fn a_flooding_peer_is_throttled_not_buffered() {
         // Far more than the inbound budget plus any socket buffers: the flood can only be
         // written as fast as the 1 ms handler consumes it (about 1 MiB/s).
         const FLOOD_FRAMES: u64 = 128 * 1024;
-        let builder = repod::server::Server::<Sleepy>::builder().inbound_queue_bytes(INBOUND);
+        // Small frames, so the inbound budget (at least one largest frame) stays at INBOUND.
+        let builder = repod::server::Server::<Sleepy>::builder()
+            .max_frame_len(FRAME_DATA * 2)
+            .inbound_queue_bytes(INBOUND);
         let (addr, handle, server) = serve(builder).await;
         let flooder = TestClient::connect(addr, CodecKind::Bincode).await;
         let mut other = TestClient::connect(addr, CodecKind::Bincode).await;
