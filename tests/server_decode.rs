@@ -1,7 +1,10 @@
-//! Message bodies are decoded on the connection's own task, not on the dispatch loop: a body
-//! that is slow to decode holds up only its own connection.
+//! Message bodies are decoded on each connection's own task, not on the dispatch loop, so
+//! decoding never holds up other channels.
+//!
+//! The proof is which tokio task does the work: the payload's `Deserialize` impl and the
+//! handler record their task ids, and the test compares them.
 
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -9,48 +12,40 @@ use repod::server::Server;
 use repod::{Codec, CodecKind, Context, FrameCodec, Message};
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::net::TcpStream;
+use tokio::task::Id;
 use tokio_util::codec::Framed;
 
-/// Released by the test; a decode of `Slow` waits for it (at most 10 s).
-static GATE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+/// (connection tag, task that decoded the body) for every `probe` decoded.
+static DECODED_IN: Mutex<Vec<(u32, Option<Id>)>> = Mutex::new(Vec::new());
+/// (connection tag, task that ran the handler) for every `probe` handled.
+static HANDLED_IN: Mutex<Vec<(u32, Option<Id>)>> = Mutex::new(Vec::new());
 
-fn wait_for_gate() {
-    let (open, cv) = &GATE;
-    let guard = open.lock().unwrap();
-    let _ = cv
-        .wait_timeout_while(guard, Duration::from_secs(10), |open| !*open)
-        .unwrap();
-}
-
-fn open_gate() {
-    let (open, cv) = &GATE;
-    *open.lock().unwrap() = true;
-    cv.notify_all();
-}
-
-/// A payload whose decoding blocks until the gate opens.
+/// A payload that records which task decodes it.
 #[derive(Debug, Serialize, repod::Message)]
-#[action("slow")]
-struct Slow {
-    n: u32,
+#[action("probe")]
+struct Probe {
+    tag: u32,
 }
 
-impl<'de> Deserialize<'de> for Slow {
+impl<'de> Deserialize<'de> for Probe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         struct Fields {
-            n: u32,
+            tag: u32,
         }
         let fields = Fields::deserialize(d)?;
-        wait_for_gate();
-        Ok(Slow { n: fields.n })
+        DECODED_IN
+            .lock()
+            .unwrap()
+            .push((fields.tag, tokio::task::try_id()));
+        Ok(Probe { tag: fields.tag })
     }
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize, repod::Message)]
-#[action("echo")]
-struct Echo {
-    n: u32,
+#[action("done")]
+struct Done {
+    tag: u32,
 }
 
 #[derive(Default)]
@@ -59,13 +54,12 @@ struct Peer;
 #[repod::channel]
 impl Peer {
     #[action]
-    fn slow(&mut self, ctx: &mut Context<'_, Self>, msg: Slow) {
-        ctx.send(&Echo { n: msg.n });
-    }
-
-    #[action]
-    fn echo(&mut self, ctx: &mut Context<'_, Self>, msg: Echo) {
-        ctx.send(&msg);
+    fn probe(&mut self, ctx: &mut Context<'_, Self>, msg: Probe) {
+        HANDLED_IN
+            .lock()
+            .unwrap()
+            .push((msg.tag, tokio::task::try_id()));
+        ctx.send(&Done { tag: msg.tag });
     }
 }
 
@@ -82,45 +76,69 @@ async fn connect(addr: std::net::SocketAddr) -> Framed<TcpStream, FrameCodec> {
     framed
 }
 
-fn payload<M: Message>(msg: &M) -> bytes::Bytes {
-    CodecKind::Bincode.encode(msg, 1 << 20).unwrap().slice(4..)
-}
-
-async fn next_echo(framed: &mut Framed<TcpStream, FrameCodec>) -> Echo {
+async fn probe(framed: &mut Framed<TcpStream, FrameCodec>, tag: u32) {
+    let payload = CodecKind::Bincode
+        .encode(&Probe { tag }, 1 << 20)
+        .unwrap()
+        .slice(4..);
+    framed.send(payload).await.unwrap();
     let frame = tokio::time::timeout(Duration::from_secs(5), framed.next())
         .await
         .expect("no answer within 5 s")
         .unwrap()
         .unwrap();
-    CodecKind::Bincode
+    let done: Done = CodecKind::Bincode
         .decode_raw(frame)
         .unwrap()
         .decode()
-        .unwrap()
+        .unwrap();
+    assert_eq!(done, Done { tag });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_slow_body_holds_up_only_its_own_connection() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_decoded_on_the_connection_task_not_on_the_loop() {
     let server = Server::<Peer>::builder().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr();
     let handle = server.handle();
     let serving = tokio::spawn(server.run());
 
-    let mut stuck = connect(addr).await;
-    let mut other = connect(addr).await;
-    stuck.send(payload(&Slow { n: 1 })).await.unwrap();
-    // Give the server time to start decoding the slow body.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
-    // While that decode blocks, the other peer is served: the dispatch loop is free.
-    for n in 0..10 {
-        other.send(payload(&Echo { n })).await.unwrap();
-        assert_eq!(next_echo(&mut other).await, Echo { n });
+    let mut a = connect(addr).await;
+    let mut b = connect(addr).await;
+    for round in 0..3 {
+        probe(&mut a, 100 + round).await;
+        probe(&mut b, 200 + round).await;
     }
-
-    open_gate();
-    assert_eq!(next_echo(&mut stuck).await, Echo { n: 1 });
-
     handle.shutdown();
     serving.await.unwrap().unwrap();
+
+    let decoded = DECODED_IN.lock().unwrap().clone();
+    let handled = HANDLED_IN.lock().unwrap().clone();
+    assert_eq!(decoded.len(), 6, "{decoded:?}");
+    assert_eq!(handled.len(), 6, "{handled:?}");
+    // Every handler ran in one task: the dispatch loop.
+    let loop_task = handled[0].1.expect("handlers run inside a tokio task");
+    assert!(
+        handled.iter().all(|(_, id)| *id == Some(loop_task)),
+        "{handled:?}"
+    );
+    // No body was decoded there; each connection decoded its own, in a task of its own.
+    let task_of = |conn: u32| -> Vec<Option<Id>> {
+        decoded
+            .iter()
+            .filter(|(tag, _)| tag / 100 == conn)
+            .map(|(_, id)| *id)
+            .collect()
+    };
+    let (a_tasks, b_tasks) = (task_of(1), task_of(2));
+    assert!(
+        a_tasks.iter().all(|id| id.is_some() && *id == a_tasks[0]),
+        "{decoded:?}"
+    );
+    assert!(
+        b_tasks.iter().all(|id| id.is_some() && *id == b_tasks[0]),
+        "{decoded:?}"
+    );
+    assert_ne!(a_tasks[0], b_tasks[0]);
+    assert_ne!(a_tasks[0], Some(loop_task));
+    assert_ne!(b_tasks[0], Some(loop_task));
 }

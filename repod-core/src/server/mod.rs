@@ -70,8 +70,9 @@ pub enum ServerError {
     /// The server has shut down (or the code run through a handle panicked).
     #[error("the server is not running")]
     Closed,
-    /// The background server thread panicked.
-    #[error("the server thread panicked")]
+    /// The server's dispatch loop (or its background thread) panicked outside any handler
+    /// (handler panics are caught and close only their channel).
+    #[error("the server's dispatch loop panicked")]
     ThreadPanicked,
 }
 
@@ -197,6 +198,16 @@ impl<Ch: Channel> Server<Ch> {
     /// `on_disconnect`), waits up to the shutdown timeout for queued frames to be written, drops
     /// what is left and returns.
     pub async fn run(self) -> Result<(), ServerError> {
+        // The loop runs as a task of its own, on a runtime worker, even when `run` is awaited
+        // in `block_on`: a loop on the `block_on` thread would make every message cross
+        // threads, which doubles round-trip times.
+        match tokio::spawn(self.serve()).await {
+            Ok(result) => result,
+            Err(_) => Err(ServerError::ThreadPanicked),
+        }
+    }
+
+    async fn serve(self) -> Result<(), ServerError> {
         let Server {
             listener,
             mut hub,
