@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use repod::server::Server;
-use repod::{Codec, CodecKind, Context, FrameCodec, Message};
+use repod::{Codec, CodecKind, Context, FrameCodec};
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::net::TcpStream;
 use tokio::task::Id;
