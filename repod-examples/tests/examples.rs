@@ -137,3 +137,31 @@ fn tag_bots_play() {
     // 20 ticks per second for 1.5 s, 8 bots; allow for start-up and a loaded machine.
     assert!(states >= 8 * 10, "{out}");
 }
+
+#[cfg(unix)]
+#[test]
+fn servers_stop_cleanly_on_ctrl_c() {
+    for bin in [
+        env!("CARGO_BIN_EXE_chat-server"),
+        env!("CARGO_BIN_EXE_tag-server"),
+    ] {
+        let mut srv = server(bin, "bincode");
+        // A connected client must not keep the server from stopping.
+        let _peer = std::net::TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+        let pid = srv.child.id().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = srv.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{bin} did not stop after SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{bin} exited with {status}");
+    }
+}
