@@ -32,7 +32,7 @@ impl Bincode {
     /// The most memory one message body may claim while it is decoded: 64 MiB.
     ///
     /// This is the ceiling. The limit actually applied is the smallest of 64 KiB, 1 MiB,
-    /// 16 MiB and 64 MiB that is at least [`CLAIM_FACTOR`] times the size of the bytes being
+    /// 16 MiB and 64 MiB that is at least 32 times the size of the bytes being
     /// decoded, so a body of a few bytes announcing a huge string fails at once, without
     /// reserving memory for it.
     pub const DECODE_LIMIT: usize = 64 * 1024 * 1024;
