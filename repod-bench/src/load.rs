@@ -121,13 +121,60 @@ pub async fn rtt(addr: SocketAddr, codec: CodecKind, dur: Duration, max: usize) 
         }
         seq += 1;
     }
+    Ok(summarize(samples))
+}
+
+/// Percentiles of sorted samples (nanoseconds).
+fn summarize(mut samples: Vec<u64>) -> Rtt {
     samples.sort_unstable();
     let pct = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)] as f64 / 1e3;
-    Ok(Rtt {
+    Rtt {
         p50_us: pct(50),
         p99_us: pct(99),
         samples: samples.len(),
-    })
+    }
+}
+
+/// Sequential ping/pong through repod's own [`AsyncClient`](repod::client::AsyncClient): the
+/// client side of "repod's server and client".
+pub async fn rtt_repod_client(
+    addr: SocketAddr,
+    codec: CodecKind,
+    dur: Duration,
+    max: usize,
+) -> io::Result<Rtt> {
+    let mut client = repod::client::AsyncClient::builder()
+        .codec(codec)
+        .connect_async(addr)
+        .await
+        .map_err(io::Error::other)?;
+    async fn pong(client: &mut repod::client::AsyncClient) -> io::Result<Pong> {
+        loop {
+            let event = stall(client.recv()).await?.ok_or_else(|| err("closed"))?;
+            if event.is::<Pong>() {
+                return event.decode().map_err(io::Error::other);
+            }
+        }
+    }
+    for seq in 0..200 {
+        client.send(&Ping { seq }).map_err(io::Error::other)?;
+        pong(&mut client).await?;
+    }
+    let mut samples = Vec::with_capacity(max.min(1 << 20));
+    let start = Instant::now();
+    let mut seq = 1000;
+    while samples.len() < max && start.elapsed() < dur {
+        let t = Instant::now();
+        client.send(&Ping { seq }).map_err(io::Error::other)?;
+        let answer = pong(&mut client).await?;
+        samples.push(t.elapsed().as_nanos() as u64);
+        if answer.seq != seq {
+            return Err(err("pong out of order"));
+        }
+        seq += 1;
+    }
+    client.close();
+    Ok(summarize(samples))
 }
 
 /// A buffer of `n` complete `move` frames (seq 0..n), written in one go.

@@ -102,11 +102,11 @@ struct Cli {
     #[arg(long, default_value = "both")]
     codec: String,
 
-    /// Workloads to run, comma-separated: rtt, throughput, echo, fanout, memory.
+    /// Workloads to run, comma-separated: rtt, client-rtt, throughput, echo, fanout, memory.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "rtt,throughput,echo,fanout,memory"
+        default_value = "rtt,client-rtt,throughput,echo,fanout,memory"
     )]
     only: Vec<String>,
 
@@ -282,7 +282,10 @@ async fn bench(cli: &Cli) -> io::Result<()> {
     );
     let wants = |w: &str| cli.only.iter().any(|o| o == w);
     if wants("rtt") {
-        rtt(plan).await?;
+        rtt(plan, false).await?;
+    }
+    if wants("client-rtt") {
+        rtt(plan, true).await?;
     }
     if wants("throughput") {
         let mut t = Table::new(
@@ -354,12 +357,23 @@ async fn bench(cli: &Cli) -> io::Result<()> {
     Ok(())
 }
 
-async fn rtt(plan: &Plan) -> io::Result<()> {
-    let mut p50 = Table::new(
-        "Round trip, p50 (µs): sequential ping/pong, one client",
-        report::micros,
-    );
-    let mut p99 = Table::new("Round trip, p99 (µs)", report::micros);
+/// Round trips with the raw load client on both sides, or (`own_client`) with each
+/// implementation's own client: the raw tokio client for the baseline, repod's `AsyncClient`
+/// for repod.
+async fn rtt(plan: &Plan, own_client: bool) -> io::Result<()> {
+    let (t50, t99) = if own_client {
+        (
+            "Round trip through each side's own client, p50 (µs): baseline client + server, repod `AsyncClient` + server",
+            "Round trip through each side's own client, p99 (µs)",
+        )
+    } else {
+        (
+            "Round trip, p50 (µs): sequential ping/pong, one client",
+            "Round trip, p99 (µs)",
+        )
+    };
+    let mut p50 = Table::new(t50, report::micros);
+    let mut p99 = Table::new(t99, report::micros);
     for &codec in &plan.codecs {
         let mut r50 = Vec::new();
         let mut r99 = Vec::new();
@@ -367,7 +381,11 @@ async fn rtt(plan: &Plan) -> io::Result<()> {
             let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
             for _ in 0..plan.runs {
                 let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
-                let r = load::rtt(server.addr, codec, plan.duration, 1_000_000).await;
+                let r = if own_client && imp.name() == "repod" {
+                    load::rtt_repod_client(server.addr, codec, plan.duration, 1_000_000).await
+                } else {
+                    load::rtt(server.addr, codec, plan.duration, 1_000_000).await
+                };
                 server.stop().await?;
                 let r = r?;
                 eprintln!(
