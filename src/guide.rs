@@ -18,6 +18,24 @@
 //! 9. [Limits and tuning](limits).
 //! 10. [Performance](performance): the benchmarks against a plain tokio baseline.
 //! 11. [Robustness](robustness): fuzzing and the soak test.
+//!
+//! # How the runtime is layered
+//!
+//! The runtime (`repod-core`, re-exported here) is built in layers, each using only the ones
+//! before it in this list:
+//!
+//! 1. [`frame`](crate::frame): the 4-byte length prefix and its limit.
+//! 2. [`message`](crate::message): the [`Message`](crate::Message) trait and the built-in events.
+//! 3. [`codec`](crate::codec): bincode and MessagePack payloads, and the
+//!    [`RawMessage`](crate::RawMessage) a codec reads (action name first, body on demand).
+//! 4. [`dispatch`](crate::dispatch): what both sides' dispatchers share (reporting a failed
+//!    handler or a body that does not decode).
+//! 5. [`connection`](crate::connection): one connection's path, the same for server and client:
+//!    the bounded outbound queue, the transport (frames in, frames out; TCP today), and the
+//!    writer that flushes, closes gracefully, or resets.
+//! 6. [`server`](crate::server) (with the [`Channel`](crate::Channel) trait) and
+//!    [`client`](crate::client) (with the [`Listener`](crate::Listener) trait), side by side:
+//!    neither uses the other.
 
 #[doc = include_str!("../docs/handlers.md")]
 pub mod handlers {}

@@ -189,9 +189,9 @@ pub mod __private {
     pub use ::bincode;
     pub use ::bytes;
     pub use ::repod_core;
-    pub use ::repod_core::dispatch::{Channel, DispatchContext, HandlerResult, Listener};
     pub use ::repod_core::{
-        ChannelError, ClientContext, CloseReason, CodecError, Context, Message, RawMessage,
+        Channel, ChannelError, ClientContext, CloseReason, CodecError, Context, DispatchContext,
+        HandlerResult, Listener, Message, RawMessage,
     };
     pub use ::rmpv;
     pub use ::serde;

@@ -3,19 +3,29 @@
 //! Applications depend on the `repod` crate, which re-exports everything here together with the
 //! `#[repod::channel]`, `#[repod::listener]` and `#[derive(repod::Message)]` macros.
 //!
-//! Layers, each depending only on the ones below it:
+//! Layers, from the bottom up, each depending only on the ones below it ([`error`] holds the
+//! error types of all of them and depends on none):
 //!
 //! * [`frame`]: 4-byte big-endian length-prefixed frames with a maximum length.
-//! * [`codec`]: [`Bincode`] and [`MsgPack`] payloads carrying an action name and a body.
-//! * [`message`]: typed [`Message`]s and undecoded [`RawMessage`]s.
-//! * [`dispatch`]: the [`Channel`] and [`Listener`] traits the macros implement.
-//! * [`server`] and [`client`]: the networking.
+//! * [`message`]: the [`Message`] trait binding a type to its action name, and the built-in
+//!   events.
+//! * [`codec`]: [`Bincode`] and [`MsgPack`], turning a message into a frame's payload and a
+//!   payload into a [`RawMessage`] (its action name read, its body not decoded yet).
+//! * [`dispatch`]: what the dispatchers of both sides share: [`DispatchContext`] and
+//!   [`HandlerResult`].
+//! * [`connection`]: the connection path of both sides: the bounded [`Outbox`](connection::Outbox),
+//!   the transport (a stream of frames in, a sink of frames out; TCP today) and the writer with
+//!   its close, flush and reset rules.
+//! * [`server`] and [`client`], side by side, neither using the other: the [`Channel`] trait
+//!   and the [`Server`]; the [`Listener`] trait, the game-loop [`Client`] and the
+//!   [`AsyncClient`].
 
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod client;
 pub mod codec;
+pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod frame;
@@ -23,14 +33,14 @@ pub mod message;
 pub mod server;
 
 pub use crate::client::{
-    AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError,
+    AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError, Listener,
 };
-pub use crate::codec::{Bincode, Codec, CodecKind, MsgPack};
-pub use crate::dispatch::{Channel, DispatchContext, HandlerResult, Listener};
+pub use crate::codec::{Bincode, Codec, CodecKind, MsgPack, RawMessage};
+pub use crate::dispatch::{DispatchContext, HandlerResult};
 pub use crate::error::{ChannelError, CloseReason, CodecError, FrameError, SendError};
 pub use crate::frame::{FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
-pub use crate::message::{
-    Connected, Disconnected, ErrorMessage, Message, RawMessage, SocketConnect,
-};
+pub use crate::message::{Connected, Disconnected, ErrorMessage, Message, SocketConnect};
 pub use crate::server::{BackgroundServer, Server, ServerBuilder, ServerError, ServerHandle};
-pub use crate::server::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
+pub use crate::server::{
+    Channel, ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext,
+};

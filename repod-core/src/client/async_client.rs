@@ -8,10 +8,10 @@ use tokio::sync::mpsc;
 
 use super::conn::Shared;
 use super::pump::{deliver, pump_some};
-use super::{ClientBuilder, ClientSender};
-use crate::dispatch::Listener;
+use super::{ClientBuilder, ClientSender, Listener};
+use crate::codec::RawMessage;
 use crate::error::{ConnectError, SendError};
-use crate::message::{Message, RawMessage};
+use crate::message::Message;
 
 /// A client for tokio applications, driven by the same connection task as [`Client`](super::Client).
 ///

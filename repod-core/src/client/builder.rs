@@ -9,10 +9,10 @@ use tokio::sync::mpsc;
 
 use super::conn::{self, Shared, TaskConfig};
 use super::{AsyncClient, Client};
-use crate::codec::CodecKind;
+use crate::codec::{CodecKind, RawMessage};
+use crate::connection::{Outbox, OutboxReceiver};
 use crate::error::ConnectError;
 use crate::frame::{FrameConfig, DEFAULT_MAX_FRAME_LEN};
-use crate::server::Outbox;
 
 /// The default send queue limit in frames: 4,096.
 pub const DEFAULT_SEND_QUEUE_FRAMES: usize = 4096;
@@ -183,9 +183,9 @@ impl ClientBuilder {
         &self,
     ) -> (
         Arc<Shared>,
-        crate::server::OutboxReceiver,
-        mpsc::Sender<crate::message::RawMessage>,
-        mpsc::Receiver<crate::message::RawMessage>,
+        OutboxReceiver,
+        mpsc::Sender<RawMessage>,
+        mpsc::Receiver<RawMessage>,
     ) {
         let (outbox, outbox_rx) = Outbox::new(self.send_frames, self.send_bytes);
         let shared = Arc::new(Shared::new(outbox, self.codec, self.max_frame_len));

@@ -48,6 +48,7 @@
 mod async_client;
 mod builder;
 mod conn;
+mod listener;
 mod pump;
 
 pub use self::async_client::AsyncClient;
@@ -55,17 +56,18 @@ pub use self::builder::{
     ClientBuilder, DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_QUEUE,
     DEFAULT_SEND_QUEUE_BYTES, DEFAULT_SEND_QUEUE_FRAMES,
 };
+pub use self::listener::Listener;
 pub use self::pump::{Client, ClientSender};
 pub use crate::error::ConnectError;
 
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::codec::{Codec, CodecKind};
+use crate::codec::{Codec, CodecKind, RawMessage};
+use crate::connection::{Outbox, PushError};
 use crate::dispatch::DispatchContext;
 use crate::error::{CodecError, SendError};
-use crate::message::{ErrorMessage, Message, RawMessage};
-use crate::server::{Outbox, PushError};
+use crate::message::{ErrorMessage, Message};
 
 /// What a listener's handler can reach: the connection, to reply.
 pub struct ClientContext<'a> {

@@ -9,10 +9,10 @@ use tokio::net::ToSocketAddrs;
 use tokio::sync::mpsc;
 
 use super::conn::Shared;
-use super::{ClientBuilder, ClientContext};
-use crate::dispatch::Listener;
+use super::{ClientBuilder, ClientContext, Listener};
+use crate::codec::RawMessage;
 use crate::error::{ConnectError, SendError};
-use crate::message::{Message, RawMessage};
+use crate::message::Message;
 
 /// Extra time drop waits for the i/o thread beyond the close timeout.
 const JOIN_MARGIN: Duration = Duration::from_millis(250);

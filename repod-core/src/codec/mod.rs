@@ -8,13 +8,15 @@
 //! * [`MsgPack`]: one MessagePack map whose `"action"` key holds the action name and whose other
 //!   keys are the message's fields, exactly what Python repod sends and accepts.
 //!
-//! Both read a frame's action name without decoding its body ([`Codec::decode_raw`]), so a
-//! dispatcher can route on the name first and decode only into the handler's payload type.
+//! Both read a frame's action name without decoding its body ([`Codec::decode_raw`] yields a
+//! [`RawMessage`]), so a dispatcher can route on the name first and decode only into the
+//! handler's payload type.
 //! [`CodecKind`] picks one of them at run time (from a command-line flag, say); servers and
 //! clients are configured with it.
 
 mod bincode;
 mod msgpack;
+mod raw;
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,14 +26,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use self::bincode::Bincode;
-pub(crate) use self::msgpack::{
+use self::msgpack::{
     to_value as msgpack_value, value_at as msgpack_value_at, value_range as msgpack_value_range,
 };
 pub use self::msgpack::{MsgPack, MAX_DEPTH};
+pub use self::raw::RawMessage;
 
 use crate::error::CodecError;
 use crate::frame::HEADER_LEN;
-use crate::message::{Message, RawMessage};
+use crate::message::Message;
 
 /// Turns messages into payloads and payloads into [`RawMessage`]s.
 ///

@@ -7,9 +7,8 @@ use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Codec, CodecKind};
+use super::{Codec, CodecKind, RawMessage};
 use crate::error::CodecError;
-use crate::message::RawMessage;
 
 /// The MessagePack codec, compatible with Python repod and PodSixNet-style peers.
 ///

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::channel::Channel;
 use super::hub::{Hub, HubConfig, PeerInfo, ServerContext};
 use super::{BackgroundServer, Server, ServerError};
 use crate::codec::CodecKind;
-use crate::dispatch::Channel;
 use crate::error::CloseReason;
 use crate::frame::DEFAULT_MAX_FRAME_LEN;
 

@@ -1,28 +1,26 @@
-//! One connection's reader and writer tasks.
+//! One accepted connection's reader and writer tasks.
 //!
 //! The reader decodes frames and payloads off the dispatch loop and forwards them; the writer
-//! drains the connection's outbox into the socket. Neither waits on a timer.
+//! is the shared one of [`crate::connection`], draining the connection's outbox into the
+//! transport. Neither waits on a timer.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use futures::{FutureExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use futures::FutureExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::channel::Channel;
 use super::hub::ChannelId;
-use super::outbox::OutboxReceiver;
 use crate::codec::{Codec, CodecKind};
-use crate::dispatch::Channel;
+use crate::connection::transport::{FrameReader, FrameWriter};
+use crate::connection::writer::{write_outbox, WriteEnd};
+use crate::connection::{discard, OutboxReceiver};
 use crate::error::{ChannelError, CloseReason, FrameError};
-use crate::frame::{FrameCodec, FrameConfig};
 
 /// What a connection's tasks tell the dispatch loop; `I` is the channel's decoded message.
 pub(crate) enum ConnEvent<I> {
@@ -41,9 +39,6 @@ pub(crate) const MESSAGE_OVERHEAD: usize = 64;
 
 /// The most messages handed to the dispatch loop in one event.
 const READ_BATCH: usize = 64;
-
-/// Frames queued together are copied into one buffer of up to this many bytes per write.
-const WRITE_BATCH: usize = 64 * 1024;
 
 /// Settings a connection's tasks need.
 #[derive(Debug, Clone, Copy)]
@@ -70,28 +65,25 @@ impl Drop for OpenGuard {
     }
 }
 
-/// Spawns the reader and writer tasks of an accepted connection.
-pub(crate) fn spawn<Ch: Channel>(
+/// Spawns the reader and writer tasks of an accepted connection, given its transport halves.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spawn<Ch: Channel, R: FrameReader, W: FrameWriter>(
     id: ChannelId,
-    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    (read, write): (R, W),
     outbox: OutboxReceiver,
     config: ConnConfig,
     events: mpsc::UnboundedSender<ConnEvent<Ch::Inbound>>,
     writer_guard: mpsc::Sender<()>,
     open: OpenGuard,
 ) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
     let span = tracing::debug_span!(target: "repod::server", "conn", conn_id = id.get(), %peer);
-    let (read, write) = stream.into_split();
     // The reader stops forwarding as soon as the channel is closed (its outbox dropped), and
     // stops reading when the writer is done.
     let reader_stop = CancellationToken::new();
     let closing = outbox.closing_token().clone();
     tokio::spawn(
-        read_loop::<Ch>(
+        read_loop::<Ch, R>(
             id,
             read,
             config,
@@ -111,9 +103,9 @@ pub(crate) fn spawn<Ch: Channel>(
     tokio::spawn(writer.run(write, outbox).instrument(span));
 }
 
-async fn read_loop<Ch: Channel>(
+async fn read_loop<Ch: Channel, R: FrameReader>(
     id: ChannelId,
-    read: OwnedReadHalf,
+    mut frames: R,
     config: ConnConfig,
     events: mpsc::UnboundedSender<ConnEvent<Ch::Inbound>>,
     closing: CancellationToken,
@@ -122,10 +114,6 @@ async fn read_loop<Ch: Channel>(
     // Every message is charged its full size, so the budget must fit the largest frame.
     let budget = inbound_budget(config.inbound_bytes, config.max_frame_len);
     let semaphore = Arc::new(Semaphore::new(budget));
-    let mut frames = FramedRead::new(
-        read,
-        FrameCodec::new(FrameConfig::with_max_frame_len(config.max_frame_len)),
-    );
     // One cancellation future for the whole loop, not one per message.
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
@@ -139,14 +127,21 @@ async fn read_loop<Ch: Channel>(
                 biased;
                 () = &mut stopped => return,
                 () = &mut closed => {
-                    discard_until(frames.get_mut(), &stop).await;
+                    // Until the writer is done, read and drop what the peer still sends, so the
+                    // socket closes with a FIN rather than a reset that could destroy the
+                    // replies the peer has not read yet.
+                    tokio::select! {
+                        biased;
+                        () = &mut stopped => {}
+                        () = discard(&mut frames) => {}
+                    }
                     return;
                 }
-                next = frames.next() => next,
+                next = frames.next_frame() => next,
             }
         } else {
             // Take more only if it is ready now; otherwise hand over what we have.
-            match frames.next().now_or_never() {
+            match frames.next_frame().now_or_never() {
                 Some(next) => next,
                 None => {
                     if batch.send(id, &events).is_err() {
@@ -199,23 +194,6 @@ async fn read_loop<Ch: Channel>(
             let _ = events.send(event);
         }
         return;
-    }
-}
-
-/// After the channel is closed, reads and drops what the peer still sends until the writer is
-/// done, so the socket closes with a FIN rather than a reset that could destroy the replies
-/// the peer has not read yet.
-async fn discard_until(read: &mut OwnedReadHalf, stop: &CancellationToken) {
-    let mut sink = [0u8; 4096];
-    loop {
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => return,
-            n = read.read(&mut sink) => match n {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            },
-        }
     }
 }
 
@@ -291,71 +269,24 @@ struct Writer<I> {
 }
 
 impl<I> Writer<I> {
-    async fn run(self, mut write: OwnedWriteHalf, mut outbox: OutboxReceiver) {
-        let cancel = outbox.cancel_token().clone();
-        let closing = outbox.closing_token().clone();
-        let close_timeout = self.close_timeout;
-        // Once the channel is closed, what is left must be written within the close timeout.
-        let deadline = async move {
-            closing.cancelled().await;
-            tokio::time::sleep(close_timeout).await;
-        };
-        let flush_and_close = async {
-            write_frames(&mut write, &mut outbox).await?;
-            // The outbox was dropped and everything queued is written: close our side.
-            write.shutdown().await
-        };
-        let result = tokio::select! {
-            biased;
-            () = cancel.cancelled() => None,
-            () = deadline => {
-                tracing::debug!(target: "repod::server", timeout = ?close_timeout, "close timeout: dropping what the peer did not read");
-                None
+    async fn run<W: FrameWriter>(self, write: W, mut outbox: OutboxReceiver) {
+        match write_outbox(write, &mut outbox, self.close_timeout).await {
+            WriteEnd::Closed => {
+                tracing::trace!(target: "repod::server", "writer flushed and closed")
             }
-            result = flush_and_close => Some(result),
-        };
-        match result {
-            Some(Ok(())) => tracing::trace!(target: "repod::server", "writer flushed and closed"),
-            Some(Err(error)) => {
+            WriteEnd::Failed(error) => {
                 tracing::debug!(target: "repod::server", %error, "write failed");
                 let _ = self
                     .events
                     .send(ConnEvent::Closed(self.id, io_reason(&error)));
             }
-            None => tracing::trace!(target: "repod::server", "writer stopped"),
+            WriteEnd::Reset { timed_out: true } => {
+                tracing::debug!(target: "repod::server", timeout = ?self.close_timeout, "close timeout: dropping what the peer did not read");
+            }
+            WriteEnd::Reset { timed_out: false } | WriteEnd::Dropped => {
+                tracing::trace!(target: "repod::server", "writer stopped")
+            }
         }
         self.reader_stop.cancel();
     }
-}
-
-/// Writes frames until the outbox is dropped and empty. Every frame already queued is put in
-/// the same write; nothing waits for more to arrive.
-async fn write_frames(write: &mut OwnedWriteHalf, outbox: &mut OutboxReceiver) -> io::Result<()> {
-    let mut buf = BytesMut::new();
-    while let Some(first) = outbox.recv().await {
-        let Some(second) = outbox.try_recv() else {
-            write.write_all(&first).await?;
-            continue;
-        };
-        buf.extend_from_slice(&first);
-        buf.extend_from_slice(&second);
-        loop {
-            while buf.len() < WRITE_BATCH {
-                match outbox.try_recv() {
-                    Some(frame) => buf.extend_from_slice(&frame),
-                    None => break,
-                }
-            }
-            write.write_all(&buf).await?;
-            let more = buf.len() >= WRITE_BATCH;
-            buf.clear();
-            if !more {
-                break;
-            }
-        }
-        if buf.capacity() > 4 * WRITE_BATCH {
-            buf = BytesMut::new();
-        }
-    }
-    write.flush().await
 }

@@ -10,11 +10,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
 
-use super::outbox::{Outbox, PushError};
-use crate::codec::{Codec, CodecKind};
-use crate::dispatch::{Channel, DispatchContext};
+use super::channel::Channel;
+use crate::codec::{Codec, CodecKind, RawMessage};
+use crate::connection::{Outbox, PushError};
+use crate::dispatch::DispatchContext;
 use crate::error::{ChannelError, CloseReason, CodecError};
-use crate::message::{Connected, ErrorMessage, Message, RawMessage};
+use crate::message::{Connected, ErrorMessage, Message};
 
 /// Identifies one connection for the lifetime of a server; never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -15,9 +15,9 @@
 //! ERROR. Nothing is printed unless the application installs a subscriber.
 
 mod builder;
+mod channel;
 mod conn;
 mod hub;
-mod outbox;
 
 use std::fmt;
 use std::io;
@@ -38,13 +38,14 @@ pub use self::builder::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_OUTBOUND_QUEUE_BYTES, DEFAULT_OUTBOUND_QUEUE_FRAMES,
     DEFAULT_SHUTDOWN_TIMEOUT,
 };
+pub use self::channel::Channel;
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
-pub use self::outbox::{Outbox, OutboxReceiver, PushError};
+pub use crate::connection::{Outbox, OutboxReceiver, PushError};
 
 use self::builder::{ServerConfig, Tick};
 use self::conn::{ConnConfig, ConnEvent, OpenGuard};
 use crate::codec::Codec;
-use crate::dispatch::Channel;
+use crate::connection::transport;
 use crate::error::{CloseReason, SendError};
 use crate::message::{ErrorMessage, Message};
 
@@ -268,16 +269,14 @@ impl<Ch: Channel> Server<Ch> {
                             tokio::spawn(refuse(stream, frame));
                         }
                     } else {
-                        if let Err(error) = stream.set_nodelay(true) {
-                            tracing::debug!(target: "repod::server", peer = %addr, %error, "cannot set TCP_NODELAY");
-                        }
                         let (outbox, receiver) = Outbox::with_cancel_token(
                             config.outbound_queue_frames,
                             config.outbound_queue_bytes,
                             abort_all.child_token(),
                         );
                         let id = hub.connect(addr, outbox);
-                        conn::spawn::<Ch>(id, stream, receiver, conn_config, events_tx.clone(), writers_tx.clone(), OpenGuard::new(&open));
+                        let halves = transport::tcp(stream, config.max_frame_len);
+                        conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), OpenGuard::new(&open));
                     }
                 }
                 _ = tick_once(&mut interval) => {

@@ -1,0 +1,20 @@
+//! [`Listener`]: the client side's dispatch trait.
+
+use super::ClientContext;
+use crate::codec::RawMessage;
+
+/// A client-side listener: its handlers bound to the actions the server sends and to the
+/// built-in events `connected`, `socketConnect`, `disconnected` and `error`.
+///
+/// `#[repod::listener]` implements this trait.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a repod listener",
+    note = "put `#[repod::listener]` on an `impl {Self}` block with `#[action(\"…\")]` handlers"
+)]
+pub trait Listener {
+    /// The actions this listener handles, in declaration order.
+    const ACTIONS: &'static [&'static str];
+
+    /// Routes one event to its handler, or to the fallback for an unknown action.
+    fn dispatch(&mut self, ctx: &mut ClientContext<'_>, msg: RawMessage);
+}

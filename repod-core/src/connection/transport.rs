@@ -1,0 +1,96 @@
+//! What a transport gives the connection path: a stream of frames in, a sink of frames out.
+//!
+//! The reader and writer tasks of both sides are written against [`FrameReader`] and
+//! [`FrameWriter`] only. A transport (TCP today) plugs in by implementing the two halves; the
+//! close, flush and reset rules of [`writer`](super::writer) then apply to it unchanged.
+
+use std::future::Future;
+use std::io;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
+
+use crate::error::FrameError;
+use crate::frame::{FrameCodec, FrameConfig};
+
+/// The receiving half of a transport: the payloads of whole frames, in order.
+pub(crate) trait FrameReader: Send + 'static {
+    /// The next frame's payload (without its header); `None` once the peer ended the stream
+    /// cleanly. Cancel safe: dropping the future loses nothing.
+    fn next_frame(&mut self) -> impl Future<Output = Option<Result<Bytes, FrameError>>> + Send;
+}
+
+/// The sending half of a transport: complete frames (header included) out.
+pub(crate) trait FrameWriter: Send + 'static {
+    /// Takes one complete frame; it may wait in a buffer until [`flush`](FrameWriter::flush).
+    fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Writes everything fed so far.
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Ends the outgoing stream gracefully after what was flushed (for TCP, a FIN).
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Gives up on the connection: what is buffered, here and in the system, is discarded and
+    /// the peer is told at once (for TCP, the socket closes with a reset, RST).
+    fn reset(self);
+}
+
+/// Capacity of the TCP writer's buffer: frames queued together are written in one call.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// The reading half of a TCP connection.
+pub(crate) struct TcpReader {
+    frames: FramedRead<OwnedReadHalf, FrameCodec>,
+}
+
+/// The writing half of a TCP connection.
+pub(crate) struct TcpWriter {
+    out: BufWriter<OwnedWriteHalf>,
+}
+
+/// Splits a TCP connection into its frame reader and writer, with `TCP_NODELAY` set (a frame
+/// leaves when it is flushed, not when the kernel decides).
+pub(crate) fn tcp(stream: TcpStream, max_frame_len: usize) -> (TcpReader, TcpWriter) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(target: "repod::connection", %error, "cannot set TCP_NODELAY");
+    }
+    let (read, write) = stream.into_split();
+    let codec = FrameCodec::new(FrameConfig::with_max_frame_len(max_frame_len));
+    (
+        TcpReader {
+            frames: FramedRead::new(read, codec),
+        },
+        TcpWriter {
+            out: BufWriter::with_capacity(WRITE_BUFFER, write),
+        },
+    )
+}
+
+impl FrameReader for TcpReader {
+    async fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
+        self.frames.next().await
+    }
+}
+
+impl FrameWriter for TcpWriter {
+    async fn feed(&mut self, frame: Bytes) -> io::Result<()> {
+        self.out.write_all(&frame).await
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.out.flush().await
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        self.out.shutdown().await
+    }
+
+    fn reset(self) {
+        drop(self);
+    }
+}
