@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../tests/python_support/mod.rs"]
+pub mod python;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -136,14 +139,4 @@ pub fn run_with_input(mut cmd: Command, input: &str, limit: Duration) -> Output 
         stdout: out_thread.join().unwrap(),
         stderr: err_thread.join().unwrap(),
     }
-}
-
-/// Whether Python 3 with the `msgpack` package is available.
-pub fn python_with_msgpack() -> bool {
-    Command::new("python3")
-        .args(["-c", "import msgpack"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
