@@ -3,8 +3,10 @@
 //! The vectors below were produced by `tests/python/gen_vectors.py`, which calls Python's
 //! `msgpack.packb(message, use_bin_type=True)` (msgpack 1.x), the encoding Python repod uses.
 //! `vectors_match_the_python_script` re-runs that script and checks that its output still
-//! equals the embedded copies (set `REPOD_SKIP_PYTHON=1` to skip it on a machine without
-//! Python's `msgpack` package; CI installs it).
+//! equals the embedded copies; it installs Python's `msgpack` under `target/` if needed (see
+//! `python_support`).
+
+mod python_support;
 
 use repod::{Codec, CodecKind, Message};
 use serde::{Deserialize, Serialize};
@@ -145,17 +147,18 @@ fn python_bytes_decode_into_dynamic_values() {
 
 #[test]
 fn vectors_match_the_python_script() {
-    if std::env::var_os("REPOD_SKIP_PYTHON").is_some() {
+    let Some(python) = python_support::python("vectors_match_the_python_script") else {
         return;
-    }
+    };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/gen_vectors.py");
-    let out = std::process::Command::new("python3")
+    let out = python
+        .command()
         .arg(script)
         .output()
-        .expect("python3 must be installed (or set REPOD_SKIP_PYTHON=1)");
+        .expect("cannot run Python");
     assert!(
         out.status.success(),
-        "gen_vectors.py failed (is Python's msgpack installed? `pip install msgpack`): {}",
+        "gen_vectors.py failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();

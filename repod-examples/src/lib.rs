@@ -10,8 +10,9 @@
 //!
 //! Every binary takes `--addr` (default `127.0.0.1:5071`) and `--codec bincode|msgpack`
 //! (default bincode), and `--help`. Servers print `listening on <addr>` as their first line of
-//! output once they accept connections and stop cleanly on Ctrl+C. Set `RUST_LOG=debug` to
-//! see repod's logs on stderr.
+//! output once they accept connections (a stop signal sent from then on is never lost), stop
+//! gracefully on SIGINT (Ctrl+C) or SIGTERM, and print `stopped` as their last line. Set
+//! `RUST_LOG=debug` to see repod's logs on stderr.
 
 pub mod chat;
 pub mod lag;
@@ -20,7 +21,7 @@ pub mod teams;
 
 use std::io::Write;
 
-use repod::server::{Server, ServerBuilder, ServerError};
+use repod::server::{Server, ServerBuilder};
 use repod::{Channel, CodecKind};
 
 /// Flags every example shares.
@@ -45,7 +46,9 @@ pub struct ServerArgs {
 
 /// The whole `main` of an example server: parses [`ServerArgs`] (with `about` as the `--help`
 /// text), installs logging, builds the server with `configure` from a builder already set to
-/// the chosen codec, and [`serve`]s it on a tokio runtime.
+/// the chosen codec, and runs it with [`ServerBuilder::launch_with`]: prints `listening on
+/// <addr>` once the server is bound and its signal handlers are installed, serves until SIGINT
+/// (Ctrl+C) or SIGTERM, shuts down gracefully and prints `stopped`.
 pub fn server_main<Ch: Channel + Default>(
     about: &'static str,
     configure: impl FnOnce(ServerBuilder<Ch>) -> ServerBuilder<Ch>,
@@ -58,7 +61,11 @@ where
     let args = ServerArgs::from_arg_matches(&matches)?;
     init_tracing();
     let builder = configure(Server::<Ch>::builder().codec(args.net.codec));
-    tokio::runtime::Runtime::new()?.block_on(serve(builder, &args.net.addr))?;
+    builder.launch_with(args.net.addr.as_str(), |handle| {
+        println!("listening on {}", handle.local_addr());
+        let _ = std::io::stdout().flush();
+    })?;
+    println!("stopped");
     Ok(())
 }
 
@@ -68,40 +75,4 @@ pub fn init_tracing() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// Binds, prints `listening on <addr>`, and serves until Ctrl+C or SIGTERM, then shuts down
-/// gracefully.
-pub async fn serve<Ch: Channel>(builder: ServerBuilder<Ch>, addr: &str) -> Result<(), ServerError> {
-    let server = builder.bind(addr.to_owned()).await?;
-    println!("listening on {}", server.local_addr());
-    let _ = std::io::stdout().flush();
-    let handle = server.handle();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        handle.shutdown();
-    });
-    server.run().await
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

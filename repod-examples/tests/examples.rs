@@ -138,30 +138,145 @@ fn tag_bots_play() {
     assert!(states >= 8 * 10, "{out}");
 }
 
+/// Every example server.
+#[cfg(unix)]
+const SERVERS: [&str; 4] = [
+    env!("CARGO_BIN_EXE_chat-server"),
+    env!("CARGO_BIN_EXE_lag-server"),
+    env!("CARGO_BIN_EXE_teams-server"),
+    env!("CARGO_BIN_EXE_tag-server"),
+];
+
+/// Sends `signal` (`INT`, `TERM`) to the process, by its own PID.
+#[cfg(unix)]
+fn send_signal(child: &std::process::Child, signal: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("cannot run `kill`");
+    assert!(sent.success(), "kill -{signal} failed");
+}
+
+/// A stop signal sent the moment a server has printed `listening on` is handled: the server
+/// shuts down gracefully and exits 0 instead of being killed by the signal.
+#[cfg(unix)]
+fn stops_right_after_listening_on(signal: &str) {
+    for bin in SERVERS {
+        let mut srv = server(bin, "bincode");
+        send_signal(&srv.child, signal);
+        let (status, stdout) = srv.wait_for_exit(Duration::from_secs(30));
+        assert!(
+            status.success(),
+            "{bin}: SIG{signal} gave {status}; stdout {stdout:?}"
+        );
+        assert_eq!(stdout.last().map(String::as_str), Some("stopped"), "{bin}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn servers_stop_cleanly_on_sigint_right_after_listening_on() {
+    stops_right_after_listening_on("INT");
+}
+
+#[cfg(unix)]
+#[test]
+fn servers_stop_cleanly_on_sigterm_right_after_listening_on() {
+    stops_right_after_listening_on("TERM");
+}
+
+/// A chat participant that records what the server tells it.
+#[cfg(unix)]
+#[derive(Default)]
+struct Participant {
+    renamed: Vec<String>,
+    disconnected: bool,
+}
+
+#[cfg(unix)]
+#[repod::listener]
+impl Participant {
+    #[action]
+    fn name_changed(&mut self, msg: repod_examples::chat::NameChanged) {
+        self.renamed.push(msg.new_name);
+    }
+
+    #[action]
+    fn disconnected(&mut self, _msg: repod::Disconnected) {
+        self.disconnected = true;
+    }
+}
+
+/// Pumps `client` until `done(participant)`, for at most 30 seconds.
+#[cfg(unix)]
+fn pump_until(
+    client: &mut repod::client::Client,
+    participant: &mut Participant,
+    done: impl Fn(&Participant) -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done(participant) && std::time::Instant::now() < deadline {
+        client.pump(participant);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done(participant)
+}
+
+/// With connected clients, a stop signal closes every channel (`on_close` runs, the clients are
+/// told) and the server exits 0.
+#[cfg(unix)]
+fn stops_with_clients_connected(signal: &str) {
+    // The chat server prints `<nickname> left (<reason>)` from its `on_close`.
+    let mut srv = server(env!("CARGO_BIN_EXE_chat-server"), "bincode");
+    let mut client = repod::client::Client::connect(("127.0.0.1", srv.port)).unwrap();
+    let mut carol = Participant::default();
+    client
+        .send(&repod_examples::chat::Nickname {
+            nickname: "carol".into(),
+        })
+        .unwrap();
+    // The broadcast proves the server has carol's channel before the signal is sent.
+    assert!(
+        pump_until(&mut client, &mut carol, |p| !p.renamed.is_empty()),
+        "no reply from the chat server"
+    );
+    send_signal(&srv.child, signal);
+    let (status, stdout) = srv.wait_for_exit(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "chat-server: SIG{signal} gave {status}; stdout {stdout:?}"
+    );
+    assert_eq!(
+        stdout[1..],
+        ["carol left (server shutdown)", "stopped"],
+        "chat-server: {stdout:?}"
+    );
+    assert!(
+        pump_until(&mut client, &mut carol, |p| p.disconnected),
+        "the client was not disconnected"
+    );
+
+    // A peer that never speaks does not keep the server from stopping either.
+    let mut srv = server(env!("CARGO_BIN_EXE_tag-server"), "bincode");
+    let _peer = std::net::TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    send_signal(&srv.child, signal);
+    let (status, stdout) = srv.wait_for_exit(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "tag-server: SIG{signal} gave {status}; stdout {stdout:?}"
+    );
+    assert_eq!(stdout.last().map(String::as_str), Some("stopped"));
+}
+
 #[cfg(unix)]
 #[test]
 fn servers_stop_cleanly_on_ctrl_c() {
-    for bin in [
-        env!("CARGO_BIN_EXE_chat-server"),
-        env!("CARGO_BIN_EXE_tag-server"),
-    ] {
-        let mut srv = server(bin, "bincode");
-        // A connected client must not keep the server from stopping.
-        let _peer = std::net::TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
-        let pid = srv.child.id().to_string();
-        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-        assert!(sent.success());
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = srv.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{bin} did not stop after SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "{bin} exited with {status}");
-    }
+    stops_with_clients_connected("INT");
+}
+
+#[cfg(unix)]
+#[test]
+fn servers_stop_cleanly_on_sigterm() {
+    stops_with_clients_connected("TERM");
 }

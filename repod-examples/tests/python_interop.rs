@@ -2,37 +2,27 @@
 //! other: a Python client against `chat-server --codec msgpack`, and `chat-client --codec
 //! msgpack` against a Python server.
 //!
-//! Needs `python3` with the `msgpack` package (`pip install msgpack`; CI installs it). Set
-//! `REPOD_SKIP_PYTHON=1` to skip these tests on a machine without them.
+//! Needs Python 3; its `msgpack` package is installed under `target/` when missing (see
+//! `tests/python_support` at the workspace root).
 
 mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use support::{python_with_msgpack, run_with_input, start_server, workspace_file};
-
-fn python_available() -> bool {
-    if std::env::var_os("REPOD_SKIP_PYTHON").is_some() {
-        return false;
-    }
-    assert!(
-        python_with_msgpack(),
-        "python3 with msgpack is required (pip install msgpack), or set REPOD_SKIP_PYTHON=1"
-    );
-    true
-}
+use support::python::python;
+use support::{run_with_input, start_server, workspace_file};
 
 #[test]
 fn python_client_against_rust_chat_server() {
-    if !python_available() {
+    let Some(python) = python("python_client_against_rust_chat_server") else {
         return;
-    }
+    };
     let mut server = Command::new(env!("CARGO_BIN_EXE_chat-server"));
     server.args(["--addr", "127.0.0.1:0", "--codec", "msgpack"]);
     let server = start_server(server);
 
-    let mut client = Command::new("python3");
+    let mut client = python.command();
     client
         .arg(workspace_file("tests/python/chat_client.py"))
         .args(["--port", &server.port.to_string(), "--timeout", "10"]);
@@ -48,10 +38,10 @@ fn python_client_against_rust_chat_server() {
 
 #[test]
 fn rust_chat_client_against_python_server() {
-    if !python_available() {
+    let Some(python) = python("rust_chat_client_against_python_server") else {
         return;
-    }
-    let mut server = Command::new("python3");
+    };
+    let mut server = python.command();
     server
         .arg(workspace_file("tests/python/chat_server.py"))
         .args(["--port", "0"]);

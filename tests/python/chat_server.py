@@ -148,14 +148,15 @@ async def serve(host: str, port: int) -> None:
     chat = ChatServer()
     server = await asyncio.start_server(chat.handle_connection, host, port)
 
-    bound_host, bound_port = server.sockets[0].getsockname()[:2]
-    print(f"listening on {bound_host}:{bound_port}", flush=True)
-
-    # Run until asked to stop.
+    # Run until asked to stop; the handlers are in place before readiness is announced, so a
+    # signal sent right after the "listening on" line is not lost.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    bound_host, bound_port = server.sockets[0].getsockname()[:2]
+    print(f"listening on {bound_host}:{bound_port}", flush=True)
     await stop.wait()
 
     # Stop accepting, disconnect clients, and let handlers finish.

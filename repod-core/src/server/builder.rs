@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::channel::Channel;
 use super::hub::{Hub, HubConfig, PeerInfo, ServerContext};
-use super::{BackgroundServer, Server, ServerError};
+use super::shutdown::ShutdownSignal;
+use super::{BackgroundServer, Server, ServerError, ServerHandle};
 use crate::codec::CodecKind;
 use crate::error::CloseReason;
 use crate::frame::DEFAULT_MAX_FRAME_LEN;
@@ -261,12 +262,58 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         Server::from_listener(self, listener)
     }
 
-    /// Binds to `addr` and serves on a new multi-thread tokio runtime until Ctrl+C (or a
-    /// [`ServerHandle::shutdown`](super::ServerHandle::shutdown)), then shuts down gracefully.
-    /// Blocks the calling thread; like Python repod's `launch()`.
+    /// Binds to `addr` and serves on a new multi-thread tokio runtime until the process is asked
+    /// to stop (SIGINT, i.e. Ctrl+C, or SIGTERM on Unix; Ctrl+C elsewhere) or a
+    /// [`ServerHandle::shutdown`](super::ServerHandle::shutdown), then shuts down gracefully
+    /// (every `on_close` runs, queued messages are flushed) and returns `Ok`. Blocks the calling
+    /// thread; like Python repod's `launch()`.
+    ///
+    /// Use [`launch_with`](Self::launch_with) to reach the running server (to announce it, or
+    /// to keep a [`ServerHandle`](super::ServerHandle)).
     pub fn launch(
         self,
         addr: impl std::net::ToSocketAddrs + fmt::Display,
+    ) -> Result<(), ServerError> {
+        self.launch_with(addr, |_| {})
+    }
+
+    /// Like [`launch`](Self::launch), calling `on_start` with a handle to the server once it is
+    /// ready: bound (connections are queued from then on) and with its signal handlers
+    /// installed, so a stop signal sent from that moment is never lost.
+    ///
+    /// `on_start` runs on the calling thread inside the server's runtime, before the server
+    /// accepts anything: announce readiness there, store the handle, spawn a thread or a task
+    /// (`tokio::spawn` works) that will use it. It must return promptly and must not block on
+    /// the server (no [`call_blocking`](super::ServerHandle::call_blocking) in it).
+    ///
+    /// ```no_run
+    /// # use repod_core::{Channel, Context, RawMessage, server::Server};
+    /// # #[derive(Default)] struct Lobby;
+    /// # impl Channel for Lobby {
+    /// #     type State = ();
+    /// #     type Inbound = RawMessage;
+    /// #     const ACTIONS: &'static [&'static str] = &[];
+    /// #     fn decode(msg: RawMessage) -> RawMessage { msg }
+    /// #     fn dispatch(&mut self, _: &mut Context<'_, Self>, _: RawMessage) {}
+    /// # }
+    /// Server::<Lobby>::builder()
+    ///     .launch_with("127.0.0.1:5071", |handle| {
+    ///         println!("listening on {}", handle.local_addr());
+    ///         // An admin console on its own thread; `shutdown` stops the server.
+    ///         std::thread::spawn(move || {
+    ///             for line in std::io::stdin().lines().map_while(Result::ok) {
+    ///                 if line.trim() == "shutdown" {
+    ///                     handle.shutdown();
+    ///                 }
+    ///             }
+    ///         });
+    ///     })
+    ///     .expect("server failed");
+    /// ```
+    pub fn launch_with(
+        self,
+        addr: impl std::net::ToSocketAddrs + fmt::Display,
+        on_start: impl FnOnce(ServerHandle<Ch>),
     ) -> Result<(), ServerError> {
         let listener = bind_std(&addr)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -275,22 +322,14 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             .build()
             .map_err(ServerError::Runtime)?;
         runtime.block_on(async move {
+            // Before anything is announced: a signal sent once `on_start` ran is never lost.
+            let stop = ShutdownSignal::new().map_err(ServerError::Runtime)?;
             let listener =
                 tokio::net::TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
             let server = Server::from_listener(self, listener)?;
-            let handle = server.handle();
-            tracing::info!(target: "repod::server", addr = %server.local_addr(), "serving; Ctrl+C stops");
-            tokio::spawn(async move {
-                match tokio::signal::ctrl_c().await {
-                    Ok(()) => tracing::info!(target: "repod::server", "Ctrl+C: shutting down"),
-                    Err(error) => {
-                        tracing::error!(target: "repod::server", %error, "cannot listen for Ctrl+C");
-                        return;
-                    }
-                }
-                handle.shutdown();
-            });
-            server.run().await
+            tracing::info!(target: "repod::server", addr = %server.local_addr(), "serving; SIGINT (Ctrl+C) or SIGTERM stops");
+            on_start(server.handle());
+            server.run_until(stop).await
         })
     }
 

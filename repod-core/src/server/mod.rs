@@ -6,9 +6,10 @@
 //! on one dispatch loop, in arrival order per connection, with access to every channel and the
 //! shared state through their [`Context`]; no locks are needed.
 //!
-//! Start one with [`ServerBuilder::launch`] (blocking, stops on Ctrl+C), [`ServerBuilder::bind`]
-//! then [`Server::run`] (async), or [`ServerBuilder::start_background`] (own thread, for "host
-//! and play"). A [`ServerHandle`] reaches the loop from any thread.
+//! Start one with [`ServerBuilder::launch`] (blocking, stops on SIGINT or SIGTERM),
+//! [`ServerBuilder::bind`] then [`Server::run`] or [`Server::run_until`] (async), or
+//! [`ServerBuilder::start_background`] (own thread, for "host and play"). A [`ServerHandle`]
+//! reaches the loop from any thread.
 //!
 //! Logs go through `tracing` with the target `repod::server`: a `conn` span per connection
 //! (`conn_id`, `peer`), lifecycle events at DEBUG, misbehaving peers at WARN, our own faults at
@@ -18,6 +19,7 @@ mod builder;
 mod channel;
 mod conn;
 mod hub;
+mod shutdown;
 
 use std::fmt;
 use std::io;
@@ -40,6 +42,7 @@ pub use self::builder::{
 };
 pub use self::channel::Channel;
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
+pub use self::shutdown::ShutdownSignal;
 pub use crate::connection::{Outbox, OutboxReceiver, PushError};
 
 use self::builder::{ServerConfig, Tick};

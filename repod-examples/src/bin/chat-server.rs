@@ -7,9 +7,10 @@
 //! Each connection starts as `Anonymous`. `nickname` renames it (1 to 20 characters after
 //! trimming) and tells everyone; `message` posts to everyone (1 to 500 characters). Invalid
 //! input is answered with `{"action": "error", "message": "Invalid nickname"}` (or
-//! `"Invalid message"`) to the sender only.
+//! `"Invalid message"`) to the sender only. The server prints `<nickname> left (<reason>)` when
+//! a participant's connection closes, at shutdown too.
 
-use repod::Context;
+use repod::{CloseReason, Context};
 use repod_examples::chat::{
     valid_message, valid_nickname, MessagePosted, NameChanged, Nickname, PostMessage,
     DEFAULT_NICKNAME,
@@ -30,6 +31,10 @@ impl Default for ChatChannel {
 
 #[repod::channel]
 impl ChatChannel {
+    fn on_close(&mut self, _ctx: &mut Context<'_, Self>, reason: &CloseReason) {
+        println!("{} left ({reason})", self.nickname);
+    }
+
     #[action]
     fn nickname(&mut self, ctx: &mut Context<'_, Self>, msg: Nickname) -> Result<(), &'static str> {
         let nickname = valid_nickname(&msg.nickname).ok_or("Invalid nickname")?;

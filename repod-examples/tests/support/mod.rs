@@ -2,16 +2,45 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../tests/python_support/mod.rs"]
+pub mod python;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A child process killed (by its own PID, through `Child::kill`) when dropped.
 pub struct Running {
     pub child: Child,
     pub port: u16,
+    /// Every line the process printed on stdout so far.
+    stdout: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Waits (bounded) for the process to exit and for its stdout to close; returns the exit
+    /// status and every line it printed.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> (ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the process did not exit within {limit:?}; stdout so far: {:?}",
+                self.stdout.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        (status, self.stdout.lock().unwrap().clone())
+    }
 }
 
 impl Drop for Running {
@@ -38,15 +67,28 @@ pub fn start_server(mut cmd: Command) -> Running {
         .expect("cannot start the server");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let collected = lines.clone();
+    // Keeps draining so the server never blocks on a full pipe.
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let first = {
+                let mut lines = collected.lock().unwrap();
+                lines.push(line.clone());
+                lines.len() == 1
+            };
+            if first {
+                let _ = tx.send(line);
+            }
         }
-        // Keep draining so the server never blocks on a full pipe.
-        for _ in lines {}
     });
-    let mut running = Running { child, port: 0 };
+    let mut running = Running {
+        child,
+        port: 0,
+        stdout: lines,
+        reader: Some(reader),
+    };
     let line = rx
         .recv_timeout(Duration::from_secs(20))
         .expect("the server did not print `listening on <addr>` in time");
@@ -97,14 +139,4 @@ pub fn run_with_input(mut cmd: Command, input: &str, limit: Duration) -> Output 
         stdout: out_thread.join().unwrap(),
         stderr: err_thread.join().unwrap(),
     }
-}
-
-/// Whether Python 3 with the `msgpack` package is available.
-pub fn python_with_msgpack() -> bool {
-    Command::new("python3")
-        .args(["-c", "import msgpack"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
