@@ -28,7 +28,7 @@ pub use crate::client::{
 pub use crate::codec::{Bincode, Codec, CodecKind, MsgPack};
 pub use crate::dispatch::{Channel, DispatchContext, HandlerResult, Listener};
 pub use crate::error::{ChannelError, CloseReason, CodecError, FrameError, SendError};
-pub use crate::frame::{FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
+pub use crate::frame::{Frame, FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
 pub use crate::message::{
     Connected, Disconnected, ErrorMessage, Message, RawMessage, SocketConnect,
 };
