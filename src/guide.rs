@@ -7,17 +7,19 @@
 //!    the fallback handler, lifecycle hooks.
 //! 2. [The server](server): running, channels and state, the handler context, ticks, handles,
 //!    shutdown.
-//! 3. [The client](client): listeners, `pump()` in a game loop, built-in events, the async
+//! 3. [Rooms](rooms): groups of channels, group sends encoded once, lobby → match,
+//!    spectators, a tick per room.
+//! 4. [The client](client): listeners, `pump()` in a game loop, built-in events, the async
 //!    client.
-//! 4. [Action reference](actions): the built-in actions and custom ones.
-//! 5. [Best practices](best_practices): names, one shared protocol module, versioning, small
+//! 5. [Action reference](actions): the built-in actions and custom ones.
+//! 6. [Best practices](best_practices): names, one shared protocol module, versioning, small
 //!    messages.
-//! 6. [A complete example](complete_example): the chat server and client in one piece.
-//! 7. [The wire format](wire_format): frames and both codecs, byte by byte.
-//! 8. [Interoperating with Python repod](python_interop).
-//! 9. [Limits and tuning](limits).
-//! 10. [Performance](performance): the benchmarks against a plain tokio baseline.
-//! 11. [Robustness](robustness): fuzzing and the soak test.
+//! 7. [A complete example](complete_example): the chat server and client in one piece.
+//! 8. [The wire format](wire_format): frames and both codecs, byte by byte.
+//! 9. [Interoperating with Python repod](python_interop).
+//! 10. [Limits and tuning](limits).
+//! 11. [Performance](performance): the benchmarks against a plain tokio baseline.
+//! 12. [Robustness](robustness): fuzzing and the soak test.
 //!
 //! # How the runtime is layered
 //!
@@ -42,6 +44,9 @@ pub mod handlers {}
 
 #[doc = include_str!("../docs/server.md")]
 pub mod server {}
+
+#[doc = include_str!("../docs/rooms.md")]
+pub mod rooms {}
 
 #[doc = include_str!("../docs/client.md")]
 pub mod client {}

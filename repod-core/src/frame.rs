@@ -152,3 +152,88 @@ pub fn payload_of(frame: &Bytes) -> Option<Bytes> {
     }
     Some(frame.slice(HEADER_LEN..end))
 }
+
+/// A complete encoded frame, header included, ready to be queued to any number of
+/// connections.
+///
+/// Cloning one is cheap (a reference count): every recipient of a broadcast shares the same
+/// bytes. Get one from `encode` on a server context or handle, which encodes with the server's
+/// codec, or from [`Frame::from_encoded`] for bytes encoded elsewhere. A frame carries no
+/// codec: queue it only to connections that speak the codec it was encoded with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame(Bytes);
+
+impl Frame {
+    /// Wraps bytes that are already exactly one frame: a 4-byte big-endian length `N`, then
+    /// `N` bytes of payload. Returns `None` for anything else (too short, or a header that
+    /// does not match the length), so a `Frame` can never desynchronize a connection.
+    pub fn from_encoded(bytes: Bytes) -> Option<Frame> {
+        let header = bytes.get(..HEADER_LEN)?;
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        (bytes.len() - HEADER_LEN == len).then_some(Frame(bytes))
+    }
+
+    /// Wraps the output of a codec's `encode`, which is one frame by construction.
+    pub(crate) fn new_unchecked(bytes: Bytes) -> Frame {
+        debug_assert!(Frame::from_encoded(bytes.clone()).is_some());
+        Frame(bytes)
+    }
+
+    /// The frame's bytes, header included.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// The frame's bytes, header included.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The payload, without the header (shares the frame's bytes).
+    pub fn payload(&self) -> Bytes {
+        self.0.slice(HEADER_LEN..)
+    }
+
+    /// The length in bytes, header included.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always `false`: a frame holds at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl From<Frame> for Bytes {
+    fn from(frame: Frame) -> Bytes {
+        frame.0
+    }
+}
+
+#[cfg(test)]
+mod frame_value_tests {
+    use super::*;
+
+    #[test]
+    fn from_encoded_accepts_exactly_one_frame() {
+        let good = Bytes::from_static(&[0, 0, 0, 2, 7, 8]);
+        let frame = Frame::from_encoded(good.clone()).expect("one frame");
+        assert_eq!(frame.payload(), Bytes::from_static(&[7, 8]));
+        assert_eq!(frame.len(), 6);
+        assert_eq!(Bytes::from(frame), good);
+        assert!(Frame::from_encoded(Bytes::from_static(&[0, 0, 0, 0])).is_some());
+        for bad in [
+            &[][..],
+            &[0, 0, 0],
+            &[0, 0, 0, 3, 7, 8],
+            &[0, 0, 0, 1, 7, 8],
+            &[255, 255, 255, 255],
+        ] {
+            assert!(
+                Frame::from_encoded(Bytes::copy_from_slice(bad)).is_none(),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -5,8 +5,9 @@
 //! |---|---|
 //! | `chat-server`, `chat-client` | the complete chat example of Python repod's documentation: nicknames, validation, broadcast |
 //! | `lag-server`, `lag-client` | ping/pong round trips through the game-loop client |
-//! | `teams-server`, `teams-client` | handlers that read other channels' state (join a team, list players) |
+//! | `teams-server`, `teams-client` | each team a group of channels: join a team, tell the team, team chat |
 //! | `tag-server`, `tag-bots` | an authoritative game: fixed-tick physics on the server, many bots in one process |
+//! | `lobby-server`, `lobby-bots` | matchmaking: players wait in a lobby group, are moved into rooms of four for a short tick-driven round, and each room gets only its own state |
 //!
 //! Every binary takes `--addr` (default `127.0.0.1:5071`) and `--codec bincode|msgpack`
 //! (default bincode), and `--help`. Servers print `listening on <addr>` as their first line of
@@ -16,6 +17,7 @@
 
 pub mod chat;
 pub mod lag;
+pub mod lobby;
 pub mod tag;
 pub mod teams;
 

@@ -1,5 +1,5 @@
 //! The teams protocol, shared by `teams-server` and `teams-client`: the team example of Python
-//! repod's documentation.
+//! repod's documentation, with each team a group of channels on the server.
 //!
 //! | direction | action | fields |
 //! |---|---|---|
@@ -9,6 +9,8 @@
 //! | server → the team's other members | `player_joined_team` | `player`, `team_id` |
 //! | client → server | `chat` | `text` |
 //! | server → all | `chat` | `text`, `from` |
+//! | client → server | `team_chat` | `text` |
+//! | server → the sender's team, sender included | `team_chat` | `text`, `from`, `team_id` |
 //! | client → server | `request_players` | |
 //! | server → requester | `player_list` | `count`, `players` |
 
@@ -64,6 +66,26 @@ pub struct Said {
     pub text: String,
     /// The speaker's name.
     pub from: String,
+}
+
+/// Client → server: say something to my team only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, repod::Message)]
+#[action("team_chat")]
+pub struct TeamSay {
+    /// The text.
+    pub text: String,
+}
+
+/// Server → the members of a team: one of them said something.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, repod::Message)]
+#[action("team_chat")]
+pub struct TeamSaid {
+    /// The text.
+    pub text: String,
+    /// The speaker's name.
+    pub from: String,
+    /// The team.
+    pub team_id: u32,
 }
 
 /// Client → server: who is connected?

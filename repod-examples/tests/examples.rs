@@ -112,6 +112,20 @@ fn teams_bots_join_and_are_notified() {
     let told_2 = out.contains("bot-2: bot-0 joined my team 0");
     assert!(told_0 ^ told_2, "{out}");
     assert_eq!(out.matches("joined my team").count(), 1, "{out}");
+    // Team chat reaches the sender's team only: everyone hears itself, bot-1 (alone in team 1)
+    // hears nobody else, and nobody in team 0 hears bot-1.
+    for (bot, team) in [("bot-0", 0), ("bot-1", 1), ("bot-2", 0)] {
+        let own = format!("{bot}: [team {team}] <{bot}> {bot} here");
+        assert!(out.contains(&own), "{out}");
+    }
+    let team_lines: Vec<&str> = out.lines().filter(|l| l.contains("] <")).collect();
+    for line in &team_lines {
+        let hearer_in_1 = line.starts_with("bot-1:");
+        let speaker_in_1 = line.contains("<bot-1>");
+        assert_eq!(hearer_in_1, speaker_in_1, "{line}\n{out}");
+    }
+    // bot-0 and bot-2 hear each other only if both had joined when the other spoke.
+    assert!((3..=5).contains(&team_lines.len()), "{out}");
 }
 
 #[test]
@@ -140,8 +154,9 @@ fn tag_bots_play() {
 
 /// Every example server.
 #[cfg(unix)]
-const SERVERS: [&str; 4] = [
+const SERVERS: [&str; 5] = [
     env!("CARGO_BIN_EXE_chat-server"),
+    env!("CARGO_BIN_EXE_lobby-server"),
     env!("CARGO_BIN_EXE_lag-server"),
     env!("CARGO_BIN_EXE_teams-server"),
     env!("CARGO_BIN_EXE_tag-server"),
@@ -267,6 +282,32 @@ fn stops_with_clients_connected(signal: &str) {
         "tag-server: SIG{signal} gave {status}; stdout {stdout:?}"
     );
     assert_eq!(stdout.last().map(String::as_str), Some("stopped"));
+}
+
+#[test]
+fn lobby_bots_are_matched_into_rooms() {
+    let srv = server(env!("CARGO_BIN_EXE_lobby-server"), "msgpack");
+    let out = stdout_of(
+        client(
+            env!("CARGO_BIN_EXE_lobby-bots"),
+            srv.port,
+            "msgpack",
+            &["--bots", "8", "--seconds", "3.5"],
+        ),
+        "",
+    );
+    assert!(out.starts_with("8 bots played 3.5 s: "), "{out}");
+    let matches: u64 = out
+        .split(": ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no match count in {out:?}"));
+    // Eight bots make two matches of four at once; a round lasts 2 s.
+    assert!(matches >= 2, "{out}");
+    assert!(out.contains(", 0 messages from other matches"), "{out}");
+    assert!(out.contains(", 0 bots finished no match"), "{out}");
+    assert!(out.contains(", 0 bots dropped by the server"), "{out}");
 }
 
 #[cfg(unix)]

@@ -11,10 +11,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bytes::Bytes;
 
 use super::channel::Channel;
+use super::groups::Groups;
 use crate::codec::{Codec, CodecKind, RawMessage};
 use crate::connection::{Outbox, PushError};
 use crate::dispatch::DispatchContext;
 use crate::error::{ChannelError, CloseReason, CodecError};
+use crate::frame::Frame;
 use crate::message::{Connected, ErrorMessage, Message};
 
 /// Identifies one connection for the lifetime of a server; never reused.
@@ -76,6 +78,47 @@ pub(crate) struct Core<Ch: Channel> {
     max_frame_len: usize,
     /// Slots marked for closing, processed after the current handler returns.
     closing: Vec<usize>,
+    /// Named groups of slots.
+    groups: Groups,
+}
+
+/// Marks a slot for closing (once; the first reason wins).
+fn mark_close<Ch>(
+    slots: &mut [Option<Slot<Ch>>],
+    closing: &mut Vec<usize>,
+    slot: usize,
+    reason: CloseReason,
+) {
+    if let Some(Some(s)) = slots.get_mut(slot) {
+        if s.close.is_none() {
+            s.close = Some(reason);
+            closing.push(slot);
+        }
+    }
+}
+
+/// Queues a frame to one slot; a full queue marks the slot as a slow consumer.
+fn push<Ch>(
+    slots: &mut [Option<Slot<Ch>>],
+    closing: &mut Vec<usize>,
+    slot: usize,
+    frame: Bytes,
+) -> bool {
+    let Some(Some(s)) = slots.get_mut(slot) else {
+        return false;
+    };
+    if matches!(&s.close, Some(r) if !r.flushes()) {
+        return false;
+    }
+    match s.outbox.push(frame) {
+        Ok(()) => true,
+        Err(PushError::Full) => {
+            tracing::warn!(target: "repod::server", id = s.info.id.0, peer = %s.info.addr, "outbound queue full: disconnecting slow consumer");
+            mark_close(slots, closing, slot, CloseReason::SlowConsumer);
+            false
+        }
+        Err(PushError::Closed) => false,
+    }
 }
 
 impl<Ch: Channel> Core<Ch> {
@@ -89,32 +132,19 @@ impl<Ch: Channel> Core<Ch> {
         }
     }
 
+    fn encode_frame<M: Message + ?Sized>(&self, msg: &M) -> Result<Frame, CodecError> {
+        self.codec
+            .encode(msg, self.max_frame_len)
+            .map(Frame::new_unchecked)
+    }
+
     fn mark_close(&mut self, slot: usize, reason: CloseReason) {
-        if let Some(Some(s)) = self.slots.get_mut(slot) {
-            if s.close.is_none() {
-                s.close = Some(reason);
-                self.closing.push(slot);
-            }
-        }
+        mark_close(&mut self.slots, &mut self.closing, slot, reason);
     }
 
     /// Queues a frame to one slot; a full queue marks the slot as a slow consumer.
     fn push(&mut self, slot: usize, frame: Bytes) -> bool {
-        let Some(Some(s)) = self.slots.get_mut(slot) else {
-            return false;
-        };
-        if matches!(&s.close, Some(r) if !r.flushes()) {
-            return false;
-        }
-        match s.outbox.push(frame) {
-            Ok(()) => true,
-            Err(PushError::Full) => {
-                tracing::warn!(target: "repod::server", id = s.info.id.0, peer = %s.info.addr, "outbound queue full: disconnecting slow consumer");
-                self.mark_close(slot, CloseReason::SlowConsumer);
-                false
-            }
-            Err(PushError::Closed) => false,
-        }
+        push(&mut self.slots, &mut self.closing, slot, frame)
     }
 
     fn slot_of(&self, id: ChannelId) -> Option<usize> {
@@ -128,6 +158,20 @@ impl<Ch: Channel> Core<Ch> {
         }
     }
 
+    fn send_frame_to_many(
+        &mut self,
+        ids: impl IntoIterator<Item = ChannelId>,
+        frame: &Bytes,
+    ) -> usize {
+        let mut sent = 0;
+        for id in ids {
+            if self.send_frame_to(id, frame.clone()) {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
     fn broadcast_frame(&mut self, frame: &Bytes, except: Option<usize>) -> usize {
         let mut sent = 0;
         for slot in 0..self.slots.len() {
@@ -139,17 +183,63 @@ impl<Ch: Channel> Core<Ch> {
         sent
     }
 
-    fn peers(&self) -> impl Iterator<Item = Peer<'_, Ch>> + '_ {
-        self.slots.iter().flatten().filter_map(|s| {
-            if s.close.is_some() {
-                return None;
+    /// Queues a frame to every member of a group but `except`: one push per member.
+    fn group_frame(&mut self, name: &str, frame: &Bytes, except: Option<usize>) -> usize {
+        let Core {
+            slots,
+            closing,
+            groups,
+            ..
+        } = self;
+        let mut sent = 0;
+        for &slot in groups.members(name) {
+            if Some(slot) != except && push(slots, closing, slot, frame.clone()) {
+                sent += 1;
             }
-            s.channel.as_ref().map(|channel| Peer {
-                id: s.info.id,
-                addr: s.info.addr,
-                channel,
-            })
-        })
+        }
+        sent
+    }
+
+    fn join(&mut self, id: ChannelId, name: &str) -> bool {
+        match self.slot_of(id) {
+            Some(slot) => self.groups.join(slot, name),
+            None => false,
+        }
+    }
+
+    fn leave(&mut self, id: ChannelId, name: &str) -> bool {
+        match self.slot_of(id) {
+            Some(slot) => self.groups.leave(slot, name),
+            None => false,
+        }
+    }
+
+    fn in_group(&self, id: ChannelId, name: &str) -> bool {
+        self.slot_of(id)
+            .is_some_and(|slot| self.groups.contains(slot, name))
+    }
+
+    fn groups_of(&self, id: ChannelId) -> impl Iterator<Item = &str> + '_ {
+        let slot = self.slot_of(id);
+        slot.into_iter().flat_map(|slot| self.groups.of_slot(slot))
+    }
+
+    fn group_ids(&self, name: &str) -> impl Iterator<Item = ChannelId> + '_ {
+        self.groups
+            .members(name)
+            .iter()
+            .filter_map(|&slot| self.slots[slot].as_ref().map(|s| s.info.id))
+    }
+
+    fn group_peers(&self, name: &str) -> impl Iterator<Item = Peer<'_, Ch>> + '_ {
+        self.groups
+            .members(name)
+            .iter()
+            .filter_map(|&slot| peer_of(self.slots[slot].as_ref()?))
+    }
+
+    fn peers(&self) -> impl Iterator<Item = Peer<'_, Ch>> + '_ {
+        self.slots.iter().flatten().filter_map(peer_of)
     }
 
     fn channel(&self, id: ChannelId) -> Option<&Ch> {
@@ -165,6 +255,18 @@ impl<Ch: Channel> Core<Ch> {
     fn len(&self) -> usize {
         self.index.len()
     }
+}
+
+/// A slot as seen by handlers: `None` while closing or while its own handler runs.
+fn peer_of<Ch>(s: &Slot<Ch>) -> Option<Peer<'_, Ch>> {
+    if s.close.is_some() {
+        return None;
+    }
+    s.channel.as_ref().map(|channel| Peer {
+        id: s.info.id,
+        addr: s.info.addr,
+        channel,
+    })
 }
 
 macro_rules! shared_context_methods {
@@ -197,9 +299,123 @@ macro_rules! shared_context_methods {
             }
         }
 
-        /// Queues an already encoded frame (header included) to every channel.
-        pub fn send_frame_to_all(&mut self, frame: &Bytes) -> usize {
-            self.core.broadcast_frame(frame, None)
+        /// Encodes a message once into a [`Frame`] with this server's codec, to queue it to
+        /// any number of channels with the `send_frame_*` methods.
+        ///
+        /// Fails if the message cannot be encoded or exceeds the maximum frame length.
+        pub fn encode<M: Message + ?Sized>(&self, msg: &M) -> Result<Frame, CodecError> {
+            self.core.encode_frame(msg)
+        }
+
+        /// Queues an encoded frame to one channel. Returns `false` like
+        /// [`send_to`](Self::send_to).
+        pub fn send_frame_to(&mut self, id: ChannelId, frame: &Frame) -> bool {
+            self.core.send_frame_to(id, frame.as_bytes().clone())
+        }
+
+        /// Queues an encoded frame to each of these channels (ids not connected are skipped);
+        /// returns how many it was queued to. The frame is shared, not copied.
+        ///
+        /// To send to the members of a group, [`send_frame_to_group`](Self::send_frame_to_group)
+        /// saves collecting their ids.
+        pub fn send_frame_to_many(
+            &mut self,
+            ids: impl IntoIterator<Item = ChannelId>,
+            frame: &Frame,
+        ) -> usize {
+            self.core.send_frame_to_many(ids, frame.as_bytes())
+        }
+
+        /// Queues an encoded frame to every channel; returns how many it was queued to.
+        pub fn send_frame_to_all(&mut self, frame: &Frame) -> usize {
+            self.core.broadcast_frame(frame.as_bytes(), None)
+        }
+
+        /// Queues an encoded frame to every member of a group; returns how many it was queued
+        /// to (0 for a group that does not exist).
+        pub fn send_frame_to_group(&mut self, name: &str, frame: &Frame) -> usize {
+            self.core.group_frame(name, frame.as_bytes(), None)
+        }
+
+        /// Sends a message to every member of a group, encoding it once. Returns how many
+        /// channels it was queued to (0 for a group that does not exist). Costs one queue push
+        /// per member, whatever the number of other channels.
+        pub fn send_to_group<M: Message + ?Sized>(&mut self, name: &str, msg: &M) -> usize {
+            match self.core.encode(msg) {
+                Some(frame) => self.core.group_frame(name, &frame, None),
+                None => 0,
+            }
+        }
+
+        /// Sends a message to every member of a group but one (say, the player whose move it
+        /// reports), encoding it once. Returns how many channels it was queued to.
+        pub fn send_to_group_except<M: Message + ?Sized>(
+            &mut self,
+            name: &str,
+            except: ChannelId,
+            msg: &M,
+        ) -> usize {
+            let except = self.core.slot_of(except);
+            match self.core.encode(msg) {
+                Some(frame) => self.core.group_frame(name, &frame, except),
+                None => 0,
+            }
+        }
+
+        /// Adds a channel to a group, creating the group if needed. Returns `false` if it was
+        /// already a member or no such channel is connected.
+        ///
+        /// A channel can be in any number of groups, and leaves all of them when it closes,
+        /// right after its `on_close` has run.
+        pub fn add_to_group(&mut self, id: ChannelId, name: &str) -> bool {
+            self.core.join(id, name)
+        }
+
+        /// Removes a channel from a group; a group left empty ceases to exist. Returns `false`
+        /// if it was not a member.
+        pub fn remove_from_group(&mut self, id: ChannelId, name: &str) -> bool {
+            self.core.leave(id, name)
+        }
+
+        /// Whether a channel is a member of a group.
+        pub fn is_in_group(&self, id: ChannelId, name: &str) -> bool {
+            self.core.in_group(id, name)
+        }
+
+        /// The groups a channel is in, in the order it joined them.
+        pub fn groups_of(&self, id: ChannelId) -> impl Iterator<Item = &str> + '_ {
+            self.core.groups_of(id)
+        }
+
+        /// The ids of a group's members, in no particular order (none for a group that does
+        /// not exist). In a handler, this includes the current channel.
+        ///
+        /// The iterator borrows the context: collect the ids first to send to them one by
+        /// one, or use [`send_to_group`](Self::send_to_group).
+        pub fn group_members(&self, name: &str) -> impl Iterator<Item = ChannelId> + '_ {
+            self.core.group_ids(name)
+        }
+
+        /// A group's members as [`channels`](Self::channels) gives them: id, address and
+        /// value, in no particular order. Like `channels`, it skips the current channel in a
+        /// handler and channels that are closing.
+        pub fn group_channels(&self, name: &str) -> impl Iterator<Item = Peer<'_, Ch>> + '_ {
+            self.core.group_peers(name)
+        }
+
+        /// How many members a group has (0 for a group that does not exist).
+        pub fn group_len(&self, name: &str) -> usize {
+            self.core.groups.members(name).len()
+        }
+
+        /// How many groups exist. A group exists while it has at least one member.
+        pub fn group_count(&self) -> usize {
+            self.core.groups.len()
+        }
+
+        /// Every group's name and size, in no particular order.
+        pub fn groups(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+            self.core.groups.iter()
         }
 
         /// The connected channels (in a handler: all but the current one): id, address and value.
@@ -286,6 +502,51 @@ impl<Ch: Channel> Context<'_, Ch> {
     /// Closes this channel once the handler returns, after flushing what is queued to it.
     pub fn disconnect(&mut self) {
         self.core.mark_close(self.slot, CloseReason::Disconnected);
+    }
+
+    /// Queues an encoded frame to this channel's peer. Returns `false` if it could not be
+    /// queued.
+    pub fn send_frame(&mut self, frame: &Frame) -> bool {
+        self.core.push(self.slot, frame.as_bytes().clone())
+    }
+
+    /// Joins a group (a room), creating it if needed. Returns `false` if this channel was
+    /// already a member.
+    ///
+    /// The channel leaves all its groups by itself when it closes, right after `on_close`
+    /// has run, so `on_close` can still tell its groups goodbye.
+    pub fn join(&mut self, name: &str) -> bool {
+        self.core.groups.join(self.slot, name)
+    }
+
+    /// Leaves a group; a group left empty ceases to exist. Returns `false` if this channel
+    /// was not a member.
+    pub fn leave(&mut self, name: &str) -> bool {
+        self.core.groups.leave(self.slot, name)
+    }
+
+    /// Leaves every group this channel is in; returns how many.
+    pub fn leave_all(&mut self) -> usize {
+        self.core.groups.leave_all(self.slot)
+    }
+
+    /// Whether this channel is a member of a group.
+    pub fn in_group(&self, name: &str) -> bool {
+        self.core.groups.contains(self.slot, name)
+    }
+
+    /// The groups this channel is in, in the order it joined them.
+    pub fn my_groups(&self) -> impl Iterator<Item = &str> + '_ {
+        self.core.groups.of_slot(self.slot)
+    }
+
+    /// Sends a message to every member of a group but this channel, encoding it once.
+    /// Returns how many channels it was queued to. This channel need not be a member.
+    pub fn send_to_others_in_group<M: Message + ?Sized>(&mut self, name: &str, msg: &M) -> usize {
+        match self.core.encode(msg) {
+            Some(frame) => self.core.group_frame(name, &frame, Some(self.slot)),
+            None => 0,
+        }
     }
 }
 
@@ -377,6 +638,7 @@ impl<Ch: Channel> Hub<Ch> {
                 codec: config.codec,
                 max_frame_len: config.max_frame_len,
                 closing: Vec::new(),
+                groups: Groups::default(),
             },
             next_id: 1,
             factory: Box::new(factory),
@@ -502,7 +764,8 @@ impl<Ch: Channel> Hub<Ch> {
         }
     }
 
-    /// Closes a channel: runs `on_close` and `on_disconnect`, then releases its outbox
+    /// Closes a channel: runs `on_close`, removes the channel from its groups, runs
+    /// `on_disconnect`, then releases its outbox
     /// (flushing first if `reason` [flushes](CloseReason::flushes)).
     pub fn close(&mut self, id: ChannelId, reason: CloseReason) {
         if let Some(slot) = self.core.slot_of(id) {
@@ -517,6 +780,8 @@ impl<Ch: Channel> Hub<Ch> {
                 continue;
             };
             self.run(slot, |ch, ctx| ch.on_close(ctx, &reason));
+            // After `on_close`, which may still want to tell its groups.
+            self.core.groups.leave_all(slot);
             let Some(s) = self.core.slots[slot].take() else {
                 continue;
             };
@@ -553,6 +818,30 @@ impl<Ch: Channel> Hub<Ch> {
     /// Queues an encoded frame to every channel.
     pub fn send_frame_to_all(&mut self, frame: &Bytes) -> usize {
         let sent = self.core.broadcast_frame(frame, None);
+        self.process_closing();
+        sent
+    }
+
+    /// Queues an encoded frame to each of these channels.
+    pub(crate) fn send_frame_to_many(
+        &mut self,
+        ids: impl IntoIterator<Item = ChannelId>,
+        frame: &Bytes,
+    ) -> usize {
+        let sent = self.core.send_frame_to_many(ids, frame);
+        self.process_closing();
+        sent
+    }
+
+    /// Queues an encoded frame to the members of a group, but `except`.
+    pub(crate) fn send_frame_to_group(
+        &mut self,
+        name: &str,
+        frame: &Bytes,
+        except: Option<ChannelId>,
+    ) -> usize {
+        let except = except.and_then(|id| self.core.slot_of(id));
+        let sent = self.core.group_frame(name, frame, except);
         self.process_closing();
         sent
     }

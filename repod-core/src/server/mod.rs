@@ -6,6 +6,9 @@
 //! on one dispatch loop, in arrival order per connection, with access to every channel and the
 //! shared state through their [`Context`]; no locks are needed.
 //!
+//! Channels can join named groups (rooms): a group send encodes once and costs one queue push
+//! per member. See [`Context::join`] and [`Context::send_to_group`].
+//!
 //! Start one with [`ServerBuilder::launch`] (blocking, stops on SIGINT or SIGTERM),
 //! [`ServerBuilder::bind`] then [`Server::run`] or [`Server::run_until`] (async), or
 //! [`ServerBuilder::start_background`] (own thread, for "host and play"). A [`ServerHandle`]
@@ -18,6 +21,7 @@
 mod builder;
 mod channel;
 mod conn;
+mod groups;
 mod hub;
 mod shutdown;
 
@@ -29,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
@@ -49,7 +53,8 @@ use self::builder::{ServerConfig, Tick};
 use self::conn::{ConnConfig, ConnEvent, OpenGuard};
 use crate::codec::Codec;
 use crate::connection::transport;
-use crate::error::{CloseReason, SendError};
+use crate::error::{CloseReason, CodecError, SendError};
+use crate::frame::{Frame, HEADER_LEN};
 use crate::message::{ErrorMessage, Message};
 
 /// An error of the server layer: starting, running or reaching a server.
@@ -85,6 +90,13 @@ type CallFn<Ch> = Box<dyn FnOnce(&mut ServerContext<'_, Ch>) + Send>;
 enum Command<Ch: Channel> {
     SendTo(ChannelId, Bytes),
     SendToAll(Bytes),
+    SendToMany(Box<[ChannelId]>, Bytes),
+    /// A frame for the members of a group; `name` holds the group's name as UTF-8.
+    SendToGroup {
+        name: Bytes,
+        frame: Bytes,
+        except: Option<ChannelId>,
+    },
     Call(CallFn<Ch>),
 }
 
@@ -403,6 +415,19 @@ fn handle_command<Ch: Channel>(hub: &mut Hub<Ch>, command: Command<Ch>) {
         Command::SendToAll(frame) => {
             hub.send_frame_to_all(&frame);
         }
+        Command::SendToMany(ids, frame) => {
+            hub.send_frame_to_many(ids.iter().copied(), &frame);
+        }
+        Command::SendToGroup {
+            name,
+            frame,
+            except,
+        } => {
+            // Built from a `&str` by the handle, so always UTF-8.
+            if let Ok(name) = std::str::from_utf8(&name) {
+                hub.send_frame_to_group(name, &frame, except);
+            }
+        }
         Command::Call(f) => {
             let result = hub.with_context(|ctx| catch_unwind(AssertUnwindSafe(|| f(ctx))));
             if result.is_err() {
@@ -420,8 +445,9 @@ const EVENT_BATCH: usize = 256;
 /// loop, shut it down.
 ///
 /// Cheap to clone; `Send` and `Sync`. Messages are encoded on the caller's thread (once, for
-/// [`send_to_all`](ServerHandle::send_to_all)) and queued to the loop without waiting. Once the
-/// server has shut down every method returns an error; none panics.
+/// [`send_to_all`](ServerHandle::send_to_all) and [`send_to_group`](ServerHandle::send_to_group))
+/// and queued to the loop without waiting. Once the server has shut down every method returns an
+/// error; none panics.
 pub struct ServerHandle<Ch: Channel> {
     tx: mpsc::Sender<Command<Ch>>,
     shared: Arc<Shared>,
@@ -467,6 +493,103 @@ impl<Ch: Channel> ServerHandle<Ch> {
     pub fn send_to_all<M: Message + ?Sized>(&self, msg: &M) -> Result<(), SendError> {
         let frame = self.shared.codec.encode(msg, self.shared.max_frame_len)?;
         self.command(Command::SendToAll(frame))
+    }
+
+    /// Queues a message to every member of a group, encoded once on the calling thread.
+    /// Succeeds when the message reached the loop's queue; a group that does not exist there
+    /// (has no members) receives nothing.
+    ///
+    /// The group's name and the encoded message share one allocation.
+    pub fn send_to_group<M: Message + ?Sized>(&self, name: &str, msg: &M) -> Result<(), SendError> {
+        let (name, frame) = self.encode_for_group(name, msg)?;
+        self.command(Command::SendToGroup {
+            name,
+            frame,
+            except: None,
+        })
+    }
+
+    /// Like [`send_to_group`](ServerHandle::send_to_group), skipping one channel (say, the
+    /// player whose move the message reports).
+    pub fn send_to_group_except<M: Message + ?Sized>(
+        &self,
+        name: &str,
+        except: ChannelId,
+        msg: &M,
+    ) -> Result<(), SendError> {
+        let (name, frame) = self.encode_for_group(name, msg)?;
+        self.command(Command::SendToGroup {
+            name,
+            frame,
+            except: Some(except),
+        })
+    }
+
+    /// Encodes a message once into a [`Frame`] with the server's codec, on the calling
+    /// thread, to queue it to any number of channels with the `send_frame_*` methods (of this
+    /// handle or of a context).
+    pub fn encode<M: Message + ?Sized>(&self, msg: &M) -> Result<Frame, CodecError> {
+        self.shared
+            .codec
+            .encode(msg, self.shared.max_frame_len)
+            .map(Frame::new_unchecked)
+    }
+
+    /// Queues an encoded frame to one channel.
+    pub fn send_frame_to(&self, id: ChannelId, frame: &Frame) -> Result<(), SendError> {
+        self.command(Command::SendTo(id, frame.as_bytes().clone()))
+    }
+
+    /// Queues an encoded frame to every connected channel.
+    pub fn send_frame_to_all(&self, frame: &Frame) -> Result<(), SendError> {
+        self.command(Command::SendToAll(frame.as_bytes().clone()))
+    }
+
+    /// Queues an encoded frame to each of these channels; ids no longer connected are skipped
+    /// on the loop. The ids are copied into one allocation; the frame is shared.
+    pub fn send_frame_to_many(
+        &self,
+        ids: impl IntoIterator<Item = ChannelId>,
+        frame: &Frame,
+    ) -> Result<(), SendError> {
+        let ids: Box<[ChannelId]> = ids.into_iter().collect();
+        self.command(Command::SendToMany(ids, frame.as_bytes().clone()))
+    }
+
+    /// Queues an encoded frame to every member of a group. The name is copied into one
+    /// allocation; the frame is shared.
+    pub fn send_frame_to_group(&self, name: &str, frame: &Frame) -> Result<(), SendError> {
+        self.command(Command::SendToGroup {
+            name: Bytes::copy_from_slice(name.as_bytes()),
+            frame: frame.as_bytes().clone(),
+            except: None,
+        })
+    }
+
+    /// Encodes `msg` into one buffer after the group's name, and splits it: the name and the
+    /// frame share that buffer, so a group send from a handle allocates once.
+    fn encode_for_group<M: Message + ?Sized>(
+        &self,
+        name: &str,
+        msg: &M,
+    ) -> Result<(Bytes, Bytes), CodecError> {
+        let max = self.shared.max_frame_len;
+        let mut buf = BytesMut::with_capacity(name.len() + 64);
+        buf.extend_from_slice(name.as_bytes());
+        buf.put_u32(0);
+        self.shared.codec.encode_payload(M::ACTION, msg, &mut buf)?;
+        let len = buf.len() - name.len() - HEADER_LEN;
+        if len > max || len > u32::MAX as usize {
+            return Err(CodecError::TooLarge {
+                action: M::ACTION.to_owned(),
+                len,
+                max,
+            });
+        }
+        buf[name.len()..name.len() + HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+        let mut frame = buf.freeze();
+        let name = frame.split_to(name.len());
+        Ok((name, frame))
     }
 
     /// Runs `f` on the dispatch loop, with access to the state and every channel, and returns

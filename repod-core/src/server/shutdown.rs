@@ -7,8 +7,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::channel::Channel;
 use super::{Server, ServerError};
-use crate::dispatch::Channel;
 
 /// Completes when the process is asked to stop: SIGINT (Ctrl+C) or SIGTERM (what `kill`,
 /// systemd, Docker and Kubernetes send) on Unix, Ctrl+C elsewhere.

@@ -1,4 +1,5 @@
-//! Bots for the team example: each names itself, joins a team, asks who is there and chats.
+//! Bots for the team example: each names itself, joins a team, asks who is there, chats with
+//! everyone and with its team.
 //!
 //! ```text
 //! cargo run -p repod-examples --bin teams-client -- --bots 4 --teams 2
@@ -14,6 +15,7 @@ use repod::client::Client;
 use repod::{ClientContext, Disconnected, ErrorMessage};
 use repod_examples::teams::{
     JoinTeam, PlayerJoinedTeam, PlayerList, RequestPlayers, Said, Say, SetName, TeamJoined,
+    TeamSaid, TeamSay,
 };
 use repod_examples::NetArgs;
 
@@ -60,6 +62,17 @@ impl Bot {
         let _ = ctx.send(&Say {
             text: format!("hello from team {}", msg.team_id),
         });
+        let _ = ctx.send(&TeamSay {
+            text: format!("{} here", self.name),
+        });
+    }
+
+    #[action]
+    fn team_chat(&mut self, msg: TeamSaid) {
+        println!(
+            "{}: [team {}] <{}> {}",
+            self.name, msg.team_id, msg.from, msg.text
+        );
     }
 
     #[action]

@@ -1,13 +1,15 @@
-//! The team example of Python repod's documentation: handlers that read the other channels'
-//! state.
+//! The team example of Python repod's documentation, on groups: each team is a group of
+//! channels, so telling a team something costs one push per member, however many players the
+//! server holds.
 //!
 //! ```text
 //! cargo run -p repod-examples --bin teams-server
 //! ```
 
-use repod::{ChannelId, Context};
+use repod::Context;
 use repod_examples::teams::{
     JoinTeam, PlayerJoinedTeam, PlayerList, RequestPlayers, Said, Say, SetName, TeamJoined,
+    TeamSaid, TeamSay,
 };
 
 struct TeamChannel {
@@ -22,6 +24,11 @@ impl Default for TeamChannel {
             team_id: None,
         }
     }
+}
+
+/// The name of a team's group.
+fn team_group(team_id: u32) -> String {
+    format!("team-{team_id}")
 }
 
 #[repod::channel]
@@ -39,22 +46,36 @@ impl TeamChannel {
     #[action]
     fn join_team(&mut self, ctx: &mut Context<'_, Self>, msg: JoinTeam) {
         let team_id = msg.team_id;
-        self.team_id = Some(team_id);
-        // Notify the client.
-        ctx.send(&TeamJoined { team_id });
-        // Tell the other members of the team: the other channels are right there.
-        let team_mates: Vec<ChannelId> = ctx
-            .channels()
-            .filter(|peer| peer.channel.team_id == Some(team_id))
-            .map(|peer| peer.id)
-            .collect();
-        let joined = PlayerJoinedTeam {
-            player: self.player_name.clone(),
-            team_id,
-        };
-        for id in team_mates {
-            ctx.send_to(id, &joined);
+        // One team at a time: leave the old one. (On disconnect, a channel leaves its groups
+        // by itself.)
+        if let Some(old) = self.team_id.replace(team_id) {
+            ctx.leave(&team_group(old));
         }
+        let group = team_group(team_id);
+        ctx.join(&group);
+        ctx.send(&TeamJoined { team_id });
+        // Tell the other members of the team, encoded once.
+        ctx.send_to_others_in_group(
+            &group,
+            &PlayerJoinedTeam {
+                player: self.player_name.clone(),
+                team_id,
+            },
+        );
+    }
+
+    #[action]
+    fn team_chat(&mut self, ctx: &mut Context<'_, Self>, msg: TeamSay) -> Result<(), &'static str> {
+        let team_id = self.team_id.ok_or("Join a team first")?;
+        ctx.send_to_group(
+            &team_group(team_id),
+            &TeamSaid {
+                text: msg.text,
+                from: self.player_name.clone(),
+                team_id,
+            },
+        );
+        Ok(())
     }
 
     #[action]
