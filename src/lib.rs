@@ -197,8 +197,92 @@ pub mod __private {
     pub use ::serde;
     pub use ::tracing;
 
-    /// A zero-cost check emitted at a handler's payload type: an unmet bound lands there.
-    pub const fn assert_message<T: Message + ?Sized>() {}
+    use ::core::marker::PhantomData;
+    use ::serde::de::DeserializeOwned;
+
+    /// Picks how a handler's payload is decoded by whether its type is a [`Message`], by
+    /// method resolution: `(&PayloadProbe::<T>::new()).decoder()` is a [`PayloadDecoder`] for
+    /// a message type ([`MessageProbe`], found first) and a [`NotAPayload`] for any other
+    /// ([`OtherProbe`], found through one more reference).
+    ///
+    /// The macros also name the type in `<T as Message>::ACTION`, which fails for a type that
+    /// is not a message: that is then the one error, where decoding would have added a second
+    /// about `Deserialize`.
+    pub struct PayloadProbe<T>(PhantomData<fn() -> T>);
+
+    impl<T> PayloadProbe<T> {
+        /// The probe of `T`.
+        #[must_use]
+        pub const fn new() -> Self {
+            PayloadProbe(PhantomData)
+        }
+    }
+
+    impl<T> ::core::default::Default for PayloadProbe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// The [`PayloadProbe`] step taken for message types.
+    pub trait MessageProbe<T> {
+        /// The decoder of a message type.
+        fn decoder(&self) -> PayloadDecoder<T> {
+            PayloadDecoder(PhantomData)
+        }
+    }
+
+    impl<T: Message> MessageProbe<T> for PayloadProbe<T> {}
+
+    /// The [`PayloadProbe`] step taken for every other type.
+    pub trait OtherProbe<T> {
+        /// The stand-in decoder of a type that is not a message.
+        fn decoder(&self) -> NotAPayload<T> {
+            NotAPayload(PhantomData)
+        }
+    }
+
+    impl<T> OtherProbe<T> for &PayloadProbe<T> {}
+
+    /// Decodes a message type; requires `Deserialize` (the one error if it is missing).
+    pub struct PayloadDecoder<T>(PhantomData<fn() -> T>);
+
+    impl<T> PayloadDecoder<T> {
+        /// Decodes the body of `msg` into `T`.
+        #[inline]
+        pub fn decode(self, msg: &RawMessage) -> ::core::result::Result<T, CodecError>
+        where
+            T: DeserializeOwned,
+        {
+            msg.decode()
+        }
+    }
+
+    /// The stand-in for a payload type that is not a message. Code using it never compiles
+    /// (the `Message` check beside it fails), so it never runs.
+    pub struct NotAPayload<T>(PhantomData<fn() -> T>);
+
+    impl<T> NotAPayload<T> {
+        /// Never called: see the type's documentation.
+        pub fn decode(self, _msg: &RawMessage) -> ::core::result::Result<T, CodecError> {
+            ::core::unreachable!("a payload type that is not a repod message does not compile")
+        }
+    }
+
+    /// Implemented only by [`NotAPayload`]: a method shaped like a handler but without
+    /// `#[action]` must not take a message.
+    #[diagnostic::on_unimplemented(
+        message = "`{T}` is a repod message, but this method has no `#[action]`, so it never receives one",
+        label = "did you mean `#[action]`?",
+        note = "put `#[action]` above the method to make it the handler of `{T}`",
+        note = "a helper that takes a message belongs in an `impl` block without `#[repod::channel]` or `#[repod::listener]`"
+    )]
+    pub trait NoAction<T> {}
+
+    impl<T> NoAction<T> for NotAPayload<T> {}
+
+    /// Fails to compile when `K` is a [`PayloadDecoder`], that is when `T` is a message.
+    pub fn no_action<T, K: NoAction<T>>(_probe: K) {}
 
     /// String equality usable in constants (action-name checks of the macros).
     #[must_use]

@@ -110,16 +110,16 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
 /// Marks a handler inside a `#[repod::channel]` or `#[repod::listener]` impl.
 ///
 /// Those macros consume the attribute; when this one runs, it was placed anywhere else, which
-/// is an error.
+/// is an error. The method is kept unless it names the server's `Context`, which would be
+/// reported again for a type that is not a channel.
 #[proc_macro_attribute]
 pub fn action(_args: TokenStream, input: TokenStream) -> TokenStream {
     let error = syn::Error::new(
         Span::call_site(),
         "`#[action]` belongs on a method inside a `#[repod::channel]` or `#[repod::listener]` impl; put one of those macros on the impl block",
     )
-    .to_compile_error();
-    let input = TokenStream2::from(input);
-    quote::quote!(#error #input).into()
+    ;
+    fallback::stray_action(error, input.into()).into()
 }
 
 fn dispatcher(kind: Kind, args: TokenStream2, item: Item) -> TokenStream {
