@@ -214,7 +214,7 @@ pub mod __private {
     use ::serde::de::DeserializeOwned;
 
     /// Picks how a handler's payload is decoded by whether its type is a [`Message`], by
-    /// method resolution: `(&PayloadProbe::<T>::new()).decoder()` is a [`PayloadDecoder`] for
+    /// method resolution: `(&PayloadProbe::<T>::new()).__repod_decoder()` is a [`PayloadDecoder`] for
     /// a message type ([`MessageProbe`], found first) and a [`NotAPayload`] for any other
     /// ([`OtherProbe`], found through one more reference).
     ///
@@ -240,7 +240,7 @@ pub mod __private {
     /// The [`PayloadProbe`] step taken for message types.
     pub trait MessageProbe<T> {
         /// The decoder of a message type.
-        fn decoder(&self) -> PayloadDecoder<T> {
+        fn __repod_decoder(&self) -> PayloadDecoder<T> {
             PayloadDecoder(PhantomData)
         }
     }
@@ -250,7 +250,7 @@ pub mod __private {
     /// The [`PayloadProbe`] step taken for every other type.
     pub trait OtherProbe<T> {
         /// The stand-in decoder of a type that is not a message.
-        fn decoder(&self) -> NotAPayload<T> {
+        fn __repod_decoder(&self) -> NotAPayload<T> {
             NotAPayload(PhantomData)
         }
     }

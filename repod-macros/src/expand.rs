@@ -98,7 +98,7 @@ impl<'a> Generator<'a> {
             {
                 #[allow(unused_imports)]
                 use ::repod::__private::{MessageProbe as _, OtherProbe as _};
-                (&::repod::__private::PayloadProbe::<#ty>::new()).decoder().decode(#msg)
+                (&::repod::__private::PayloadProbe::<#ty>::new()).__repod_decoder().decode(#msg)
             }
         }
     }
@@ -457,7 +457,7 @@ impl<'a> Generator<'a> {
             let cfgs = method.attrs.iter().filter(|a| a.path().is_ident("cfg"));
             let span = method.sig.ident.span();
             let probe = quote_spanned! {ty.span()=>
-                (&::repod::__private::PayloadProbe::<#ty>::new()).decoder()
+                (&::repod::__private::PayloadProbe::<#ty>::new()).__repod_decoder()
             };
             out.extend(quote_spanned! {span=>
                 #(#cfgs)*
