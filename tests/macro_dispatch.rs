@@ -445,3 +445,45 @@ fn listener_dispatch() {
         ));
     }
 }
+
+/// Hooks may leave out the context and the event, as handlers may.
+struct Quiet {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[repod::channel]
+impl Quiet {
+    fn on_connect(&mut self) {
+        self.log.lock().unwrap().push("connect".into());
+    }
+
+    fn on_error(&mut self, error: &repod::ChannelError) {
+        self.log.lock().unwrap().push(format!("error:{error}"));
+    }
+
+    fn on_close(&mut self, ctx: &mut repod::Context<'_, Self>) {
+        let _ = ctx.id();
+        self.log.lock().unwrap().push("close".into());
+    }
+}
+
+#[test]
+fn hooks_without_context_or_event_are_called() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let config = HubConfig {
+        codec: CodecKind::Bincode,
+        max_frame_len: MAX,
+    };
+    let shared = log.clone();
+    let mut hub: Hub<Quiet> = Hub::new(config, (), move |_| Quiet {
+        log: shared.clone(),
+    });
+    let (outbox, _rx) = Outbox::new(64, 1 << 20);
+    let id = hub.connect(addr(), outbox);
+    hub.peer_error(id, &repod::ChannelError::Transport("cut short".into()));
+    hub.close(id, repod::CloseReason::PeerClosed);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["connect", "error:cut short", "close"]
+    );
+}

@@ -83,6 +83,14 @@ impl Ch {
 
     fn on_close(&mut self, _ctx: &mut ::repod::Context<'_, Self>, _reason: &::repod::CloseReason) {}
 
+    // A hook without its context; a helper with a handler's shape (checked not to take a
+    // message, by generated code that must need no prelude either).
+    fn on_connect(&mut self) {}
+
+    fn helper(&mut self, _ctx: &mut ::repod::Context<'_, Self>, n: u32) {
+        self.seen += n;
+    }
+
     fn on_error(&mut self, _ctx: &mut ::repod::Context<'_, Self>, _error: &::repod::ChannelError) {}
 }
 

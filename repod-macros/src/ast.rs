@@ -40,7 +40,10 @@ pub struct Dispatcher {
     /// `network_received`, if present and not itself a handler.
     pub fallback: Option<Fallback>,
     /// `on_connect` / `on_close` / `on_error` found in the impl (channels only).
-    pub hooks: Vec<Ident>,
+    pub hooks: Vec<Hook>,
+    /// Every other method (no `#[action]`, not a hook, not the fallback), checked for a
+    /// forgotten `#[action]` or a misspelt hook.
+    pub others: Vec<ImplItemFn>,
     /// Methods carrying more than one `#[action]`: the extra attributes.
     pub extra_attrs: Vec<Attribute>,
     /// Malformed `#[action…]` attributes.
@@ -52,6 +55,27 @@ pub struct Fallback {
     pub ident: Ident,
     /// Whether it takes a context before the raw message.
     pub has_ctx: bool,
+}
+
+/// A lifecycle hook of a channel: `on_connect`, `on_close` or `on_error`.
+pub struct Hook {
+    pub ident: Ident,
+    /// The method as written.
+    pub method: ImplItemFn,
+    /// The parameters after the receiver.
+    pub params: Vec<Param>,
+}
+
+impl Hook {
+    /// The context parameter, if the hook takes one.
+    pub fn ctx(&self) -> Option<&Param> {
+        self.params.iter().find(|p| p.kind == ParamKind::Context)
+    }
+
+    /// The borrowed event parameter (`reason` / `error`), if the hook takes one.
+    pub fn event(&self) -> Option<&Param> {
+        self.params.iter().find(|p| p.kind == ParamKind::SharedRef)
+    }
 }
 
 /// One handler.
@@ -74,6 +98,37 @@ pub struct Param {
     pub ty: Type,
     /// `name: Type`, for errors.
     pub arg: PatType,
+    /// Which context type the parameter names, through a reference or not.
+    pub ctx_name: Option<CtxName>,
+}
+
+/// A context type recognised by its name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CtxName {
+    /// `Context<'_, Self>`: the server's.
+    Server,
+    /// `ClientContext<'_>`: the client's.
+    Client,
+}
+
+impl CtxName {
+    /// The context type of a dispatcher kind.
+    pub fn of(kind: Kind) -> Self {
+        match kind {
+            Kind::Channel => CtxName::Server,
+            Kind::Listener => CtxName::Client,
+        }
+    }
+}
+
+impl Param {
+    /// For `&T` / `&mut T`, the referenced type; else the type itself.
+    pub fn referent(&self) -> &Type {
+        match &self.ty {
+            Type::Reference(r) => &r.elem,
+            other => other,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -104,15 +159,22 @@ impl Action {
             .filter(|a| a.path().is_ident("cfg"))
     }
 
-    pub fn has_ctx(&self) -> bool {
-        self.params.iter().any(|p| p.kind == ParamKind::Context)
-    }
-
     pub fn payload(&self) -> Option<&Type> {
         self.params
             .iter()
-            .find(|p| p.kind == ParamKind::Payload)
+            .find(|p| p.kind == ParamKind::Payload && p.ctx_name.is_none())
             .map(|p| &p.ty)
+    }
+
+    /// The payload type as intended: the owned payload, or else the type behind a borrowed
+    /// `&Payload` (an error reported on its own, which must not also hide the payload).
+    fn intended_payload(&self) -> Option<&Type> {
+        self.payload().or_else(|| {
+            self.params
+                .iter()
+                .find(|p| p.kind == ParamKind::SharedRef && p.ctx_name.is_none())
+                .map(Param::referent)
+        })
     }
 
     /// The generated variant's identifier: from the name, or from the payload type's name for
@@ -128,7 +190,7 @@ impl Action {
                 )),
             };
         }
-        match self.payload() {
+        match self.intended_payload() {
             Some(Type::Path(tp)) if tp.qself.is_none() => match tp.path.segments.last() {
                 Some(seg) => Ok(Ident::new(&seg.ident.to_string(), span)),
                 None => Err(String::from("this payload type has no name")),
@@ -162,6 +224,7 @@ pub fn parse_dispatcher(
     let mut extra_attrs = Vec::new();
     let mut fallback = None;
     let mut hooks = Vec::new();
+    let mut others = Vec::new();
     let mut attr_errors = Errors::default();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
@@ -213,9 +276,13 @@ pub fn parse_dispatcher(
             None if kind == Kind::Channel
                 && matches!(ident.as_str(), "on_connect" | "on_close" | "on_error") =>
             {
-                hooks.push(method.sig.ident.clone());
+                hooks.push(Hook {
+                    ident: method.sig.ident.clone(),
+                    params: params_of(method),
+                    method: method.clone(),
+                });
             }
-            None => {}
+            None => others.push(method.clone()),
         }
     }
     Ok(Dispatcher {
@@ -226,32 +293,62 @@ pub fn parse_dispatcher(
         actions,
         fallback,
         hooks,
+        others,
         extra_attrs,
         attr_errors: attr_errors.into_error(),
     })
 }
 
-fn params_of(method: &ImplItemFn) -> Vec<Param> {
+/// The parameters of a method after its receiver, classified.
+pub fn params_of(method: &ImplItemFn) -> Vec<Param> {
     method
         .sig
         .inputs
         .iter()
         .filter_map(|arg| match arg {
             FnArg::Typed(pt) => {
-                let kind = match &*pt.ty {
-                    Type::Reference(r) if r.mutability.is_some() => ParamKind::Context,
-                    Type::Reference(_) => ParamKind::SharedRef,
-                    _ => ParamKind::Payload,
+                let (kind, ctx_name) = match &*pt.ty {
+                    Type::Reference(r) if r.mutability.is_some() => {
+                        (ParamKind::Context, ctx_name(&r.elem, false))
+                    }
+                    Type::Reference(r) => (ParamKind::SharedRef, ctx_name(&r.elem, false)),
+                    other => (ParamKind::Payload, ctx_name(other, true)),
                 };
                 Some(Param {
                     kind,
                     ty: (*pt.ty).clone(),
                     arg: pt.clone(),
+                    ctx_name,
                 })
             }
             FnArg::Receiver(_) => None,
         })
         .collect()
+}
+
+/// Which context a type names, by the last segment of its path: `Context` or `ClientContext`.
+/// An owned type counts only with a lifetime argument (`Context<'_, Self>`), since a message
+/// type may itself be called `Context`.
+fn ctx_name(ty: &Type, owned: bool) -> Option<CtxName> {
+    let Type::Path(tp) = ty else {
+        return None;
+    };
+    let last = tp.path.segments.last()?;
+    let has_lifetime = match &last.arguments {
+        syn::PathArguments::AngleBracketed(args) => args
+            .args
+            .iter()
+            .any(|a| matches!(a, syn::GenericArgument::Lifetime(_))),
+        _ => false,
+    };
+    if owned && !has_lifetime {
+        return None;
+    }
+    match last.ident.to_string().as_str() {
+        "Context" => Some(CtxName::Server),
+        "ClientContext" => Some(CtxName::Client),
+        _ => None,
+    }
 }
 
 /// A `#[derive(repod::Message)]` input.
@@ -260,14 +357,17 @@ pub struct MessageInput<'a> {
     pub name: Option<LitStr>,
     /// Whether a name attribute was written (even a malformed one).
     pub has_attr: bool,
+    /// The codec declared with `#[repod(codec = "…")]`, if any.
+    pub codec: Option<attr::CodecDecl>,
 }
 
 /// Parses a derive input; attribute mistakes go into `errors`.
 pub fn parse_message<'a>(input: &'a DeriveInput, errors: &mut Errors) -> MessageInput<'a> {
-    let (name, has_attr) = attr::parse_message_name(&input.attrs, errors);
+    let attrs = attr::parse_message_attrs(&input.attrs, errors);
     MessageInput {
         input,
-        name,
-        has_attr,
+        name: attrs.name,
+        has_attr: attrs.name_written,
+        codec: attrs.codec,
     }
 }

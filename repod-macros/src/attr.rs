@@ -112,71 +112,104 @@ pub fn parse_action(attr: &Attribute) -> syn::Result<ActionAttr> {
     }
 }
 
-/// Parses the action name of a derived message from `#[action("name")]` or
-/// `#[repod(action = "name")]`: the name, if one parsed, and whether any such attribute was
-/// written.
-pub fn parse_message_name(attrs: &[Attribute], errors: &mut Errors) -> (Option<LitStr>, bool) {
-    let mut found: Option<LitStr> = None;
-    let mut written = false;
+/// The codec a message declares it travels with: `#[repod(codec = "…")]`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CodecDecl {
+    Bincode,
+    MsgPack,
+}
+
+/// What the attributes of a derived message say.
+#[derive(Default)]
+pub struct MessageAttrs {
+    /// The action name, if one parsed.
+    pub name: Option<LitStr>,
+    /// Whether an action name was written at all (even a malformed one).
+    pub name_written: bool,
+    /// `#[repod(codec = "…")]`, if given.
+    pub codec: Option<CodecDecl>,
+}
+
+/// Parses `#[action("name")]` and `#[repod(action = "name", codec = "msgpack")]` on a derived
+/// message; mistakes go into `errors`.
+pub fn parse_message_attrs(attrs: &[Attribute], errors: &mut Errors) -> MessageAttrs {
+    let mut out = MessageAttrs::default();
+    let mut codec_seen = false;
     for attr in attrs {
-        if attr.path().is_ident("action") || attr.path().is_ident("repod") {
-            written = true;
-        }
-        let name = if attr.path().is_ident("action") {
+        let mut names: Vec<LitStr> = Vec::new();
+        if attr.path().is_ident("action") {
+            out.name_written = true;
             match &attr.meta {
                 Meta::List(list) => match list.parse_args::<LitStr>() {
-                    Ok(name) => name,
-                    Err(_) => {
-                        errors.push(syn::Error::new_spanned(
-                            &list.tokens,
-                            "expected the action name as a string literal: `#[action(\"chat\")]`",
-                        ));
-                        continue;
-                    }
+                    Ok(name) => names.push(name),
+                    Err(_) => errors.push(syn::Error::new_spanned(
+                        &list.tokens,
+                        "expected the action name as a string literal: `#[action(\"chat\")]`",
+                    )),
                 },
-                _ => {
-                    errors.push(syn::Error::new_spanned(
-                        attr,
-                        "a message needs its action name written out: `#[action(\"chat\")]`",
-                    ));
-                    continue;
-                }
+                _ => errors.push(syn::Error::new_spanned(
+                    attr,
+                    "a message needs its action name written out: `#[action(\"chat\")]`",
+                )),
             }
         } else if attr.path().is_ident("repod") {
-            let mut name = None;
+            let mut empty = true;
             let result = attr.parse_nested_meta(|meta| {
+                empty = false;
                 if meta.path.is_ident("action") {
-                    name = Some(meta.value()?.parse::<LitStr>()?);
+                    out.name_written = true;
+                    names.push(meta.value()?.parse::<LitStr>()?);
+                    Ok(())
+                } else if meta.path.is_ident("codec") {
+                    let value: LitStr = meta.value()?.parse()?;
+                    if codec_seen {
+                        errors.push(syn::Error::new(
+                            value.span(),
+                            "the codec is given more than once; keep one `codec = \"…\"`",
+                        ));
+                    }
+                    codec_seen = true;
+                    out.codec = match value.value().as_str() {
+                        "msgpack" => Some(CodecDecl::MsgPack),
+                        "bincode" => Some(CodecDecl::Bincode),
+                        _ => {
+                            errors.push(syn::Error::new(
+                                value.span(),
+                                "unknown codec: expected `codec = \"msgpack\"` or `codec = \"bincode\"`",
+                            ));
+                            out.codec
+                        }
+                    };
                     Ok(())
                 } else {
-                    Err(meta.error("unknown repod option: expected `action = \"name\"`"))
+                    Err(meta.error(
+                        "unknown repod option: expected `action = \"name\"` or `codec = \"msgpack\"`",
+                    ))
                 }
             });
-            match (result, name) {
-                (Ok(()), Some(name)) => name,
-                (Err(e), _) => {
+            match result {
+                Ok(()) if empty => errors.push(syn::Error::new_spanned(
+                    attr,
+                    "expected `#[repod(action = \"name\")]` or `#[repod(codec = \"msgpack\")]`",
+                )),
+                Ok(()) => {}
+                Err(e) => {
+                    // Whatever was meant, do not also report a missing name.
+                    out.name_written = true;
                     errors.push(e);
-                    continue;
-                }
-                (Ok(()), None) => {
-                    errors.push(syn::Error::new_spanned(
-                        attr,
-                        "expected `#[repod(action = \"name\")]`",
-                    ));
-                    continue;
                 }
             }
-        } else {
-            continue;
-        };
-        if found.is_some() {
-            errors.push(syn::Error::new(
-                name.span(),
-                "the action name is given more than once; keep one `#[action(\"…\")]`",
-            ));
-        } else {
-            found = Some(name);
+        }
+        for name in names {
+            if out.name.is_some() {
+                errors.push(syn::Error::new(
+                    name.span(),
+                    "the action name is given more than once; keep one `#[action(\"…\")]`",
+                ));
+            } else {
+                out.name = Some(name);
+            }
         }
     }
-    (found, written)
+    out
 }

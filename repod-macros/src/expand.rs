@@ -4,9 +4,9 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, GenericParam, Ident, LitStr, ReturnType};
+use syn::{Data, DeriveInput, FnArg, GenericParam, Ident, ImplItemFn, LitStr, ReturnType, Type};
 
-use crate::ast::{Action, Dispatcher, Kind, MessageInput};
+use crate::ast::{self, Action, CtxName, Dispatcher, Kind, MessageInput, ParamKind};
 
 /// Generates everything for a checked impl block.
 pub struct Generator<'a> {
@@ -71,7 +71,13 @@ impl<'a> Generator<'a> {
     fn call(a: &Action) -> TokenStream {
         let name = Self::name_expr(a);
         let method = a.ident();
-        let ctx_arg = a.has_ctx().then(|| quote!(__repod_ctx,));
+        // Arguments carry the span of the parameter they fill, so a type mismatch the macro
+        // cannot see (a context type alias to another channel, say) lands on that parameter.
+        let ctx_arg = a
+            .params
+            .iter()
+            .find(|p| p.kind == ParamKind::Context)
+            .map(|p| quote_spanned!(p.ty.span()=> __repod_ctx,));
         let payload_arg = a.payload().map(|_| quote!(__repod_payload));
         let ret_span = match &a.method.sig.output {
             ReturnType::Default => method.span(),
@@ -80,6 +86,20 @@ impl<'a> Generator<'a> {
         let call = quote_spanned! {method.span()=> Self::#method(self, #ctx_arg #payload_arg) };
         quote_spanned! {ret_span=>
             ::repod::__private::HandlerResult::report(#call, __repod_ctx, #name);
+        }
+    }
+
+    /// The expression decoding `msg` (a `&RawMessage`) into the payload type `ty`.
+    ///
+    /// The decoder is picked by whether `ty` is a `Message`: if it is not, that is reported once
+    /// by the `Message` check of `checks()`, not a second time as a missing `Deserialize`.
+    fn decode_expr(ty: &Type, msg: &TokenStream) -> TokenStream {
+        quote_spanned! {ty.span()=>
+            {
+                #[allow(unused_imports)]
+                use ::repod::__private::{MessageProbe as _, OtherProbe as _};
+                (&::repod::__private::PayloadProbe::<#ty>::new()).__repod_decoder().decode(#msg)
+            }
         }
     }
 
@@ -94,9 +114,7 @@ impl<'a> Generator<'a> {
         match a.payload() {
             None => quote!(#pattern => { #body }),
             Some(ty) => {
-                let decode = quote_spanned! {ty.span()=>
-                    ::repod::__private::RawMessage::decode::<#ty>(&__repod_msg)
-                };
+                let decode = Self::decode_expr(ty, &quote!(&__repod_msg));
                 quote! {
                     #pattern => match #decode {
                         ::core::result::Result::Ok(__repod_payload) => { #body }
@@ -169,9 +187,7 @@ impl<'a> Generator<'a> {
             let variant = Self::variant(a);
             match a.payload() {
                 Some(ty) => {
-                    let decode = quote_spanned! {ty.span()=>
-                        ::repod::__private::RawMessage::decode::<#ty>(&__repod_msg)
-                    };
+                    let decode = Self::decode_expr(ty, &quote!(&__repod_msg));
                     quote! {
                         #(#cfgs)* #pattern => match #decode {
                             ::core::result::Result::Ok(__repod_payload) => #inbound::#variant(__repod_payload),
@@ -214,31 +230,32 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// The trait's hook methods, forwarded to the user's hooks of the same name. A hook may
+    /// leave out the context and the event, as handlers may.
     fn hooks(&self) -> TokenStream {
         self.d
             .hooks
             .iter()
             .map(|hook| {
-                let call = |args: TokenStream| quote_spanned! {hook.span()=> Self::#hook(self, #args) };
-                match hook.to_string().as_str() {
-                    "on_connect" => {
-                        let call = call(quote!(ctx));
-                        quote! {
-                            fn on_connect(&mut self, ctx: &mut ::repod::__private::Context<'_, Self>) { #call }
-                        }
-                    }
-                    "on_close" => {
-                        let call = call(quote!(ctx, reason));
-                        quote! {
-                            fn on_close(&mut self, ctx: &mut ::repod::__private::Context<'_, Self>, reason: &::repod::__private::CloseReason) { #call }
-                        }
-                    }
-                    _ => {
-                        let call = call(quote!(ctx, error));
-                        quote! {
-                            fn on_error(&mut self, ctx: &mut ::repod::__private::Context<'_, Self>, error: &::repod::__private::ChannelError) { #call }
-                        }
-                    }
+                let ident = &hook.ident;
+                let ctx_arg = hook
+                    .ctx()
+                    .map(|p| quote_spanned!(p.ty.span()=> __repod_ctx,));
+                let event_arg = hook
+                    .event()
+                    .map(|p| quote_spanned!(p.ty.span()=> __repod_event));
+                let call = quote_spanned! {ident.span()=> Self::#ident(self, #ctx_arg #event_arg) };
+                let ctx_ty = quote!(&mut ::repod::__private::Context<'_, Self>);
+                match ident.to_string().as_str() {
+                    "on_connect" => quote! {
+                        fn on_connect(&mut self, __repod_ctx: #ctx_ty) { #call; }
+                    },
+                    "on_close" => quote! {
+                        fn on_close(&mut self, __repod_ctx: #ctx_ty, __repod_event: &::repod::__private::CloseReason) { #call; }
+                    },
+                    _ => quote! {
+                        fn on_error(&mut self, __repod_ctx: #ctx_ty, __repod_event: &::repod::__private::ChannelError) { #call; }
+                    },
                 }
             })
             .collect()
@@ -324,8 +341,9 @@ impl<'a> Generator<'a> {
                 Some(ty) => {
                     variants.push(quote!(#(#cfgs)* #[doc = #variant_doc] #variant(#ty)));
                     action_arms.push(quote!(#(#cfgs)* #enum_ident::#variant(..) => #name));
+                    let decode = Self::decode_expr(ty, &quote!(msg));
                     decode_arms.push(quote! {
-                        #pattern => match ::repod::__private::RawMessage::decode::<#ty>(msg) {
+                        #pattern => match #decode {
                             ::core::result::Result::Ok(payload) => ::core::result::Result::Ok(::core::option::Option::Some(#enum_ident::#variant(payload))),
                             ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
                         }
@@ -381,9 +399,11 @@ impl<'a> Generator<'a> {
         for (i, a) in self.d.actions.iter().enumerate() {
             let cfgs: Vec<_> = a.cfgs().collect();
             if let Some(ty) = a.payload() {
+                // Written as the same projection as every other use of the name, so that a
+                // payload type that is not a `Message` yields one error, not one per use.
                 out.extend(quote_spanned! {ty.span()=>
                     #(#cfgs)*
-                    const _: () = ::repod::__private::assert_message::<#ty>();
+                    const _: &str = <#ty as ::repod::__private::Message>::ACTION;
                 });
                 if let Some(name) = &a.name {
                     let message = format!(
@@ -418,6 +438,38 @@ impl<'a> Generator<'a> {
                 });
             }
         }
+        out.extend(self.missing_action_checks());
+        out
+    }
+
+    /// For each method shaped like a handler but without `#[action]`: a check that fails to
+    /// compile when its would-be payload type is a `Message` ("did you mean `#[action]`?").
+    /// Generic impls are not checked: the check lives outside the impl.
+    fn missing_action_checks(&self) -> TokenStream {
+        if !self.d.item.generics.params.is_empty() {
+            return TokenStream::new();
+        }
+        let mut out = TokenStream::new();
+        for method in &self.d.others {
+            let Some(ty) = handler_shaped(self.d.kind, method) else {
+                continue;
+            };
+            let cfgs = method.attrs.iter().filter(|a| a.path().is_ident("cfg"));
+            let span = method.sig.ident.span();
+            let probe = quote_spanned! {ty.span()=>
+                (&::repod::__private::PayloadProbe::<#ty>::new()).__repod_decoder()
+            };
+            out.extend(quote_spanned! {span=>
+                #(#cfgs)*
+                const _: () = {
+                    #[allow(dead_code, unused_imports)]
+                    fn __repod_missing_action() {
+                        use ::repod::__private::{MessageProbe as _, OtherProbe as _};
+                        ::repod::__private::no_action::<#ty, _>(#probe);
+                    }
+                };
+            });
+        }
         out
     }
 
@@ -432,6 +484,72 @@ impl<'a> Generator<'a> {
         out.extend(self.checks());
         out
     }
+}
+
+/// The payload type of a method without `#[action]` that has a handler's shape: `&mut self`,
+/// optionally the kind's context, one owned parameter, no generics, returning `()` or a
+/// `Result`. `None` also when the type cannot be named outside the impl (`Self`, lifetimes).
+fn handler_shaped(kind: Kind, method: &ImplItemFn) -> Option<Type> {
+    let sig = &method.sig;
+    let mut_self = matches!(
+        sig.inputs.first(),
+        Some(FnArg::Receiver(r)) if matches!(&*r.ty, Type::Reference(t) if t.mutability.is_some())
+    );
+    if !mut_self || sig.asyncness.is_some() || !sig.generics.params.is_empty() {
+        return None;
+    }
+    let returns_ok = match &sig.output {
+        ReturnType::Default => true,
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::Tuple(t) => t.elems.is_empty(),
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+            _ => false,
+        },
+    };
+    if !returns_ok {
+        return None;
+    }
+    let params = ast::params_of(method);
+    let payload = match params.as_slice() {
+        [payload] => payload,
+        [ctx, payload]
+            if ctx.kind == ParamKind::Context && ctx.ctx_name == Some(CtxName::of(kind)) =>
+        {
+            payload
+        }
+        _ => return None,
+    };
+    if payload.kind != ParamKind::Payload || payload.ctx_name.is_some() {
+        return None;
+    }
+    nameable_outside(payload.ty.to_token_stream()).then(|| payload.ty.clone())
+}
+
+/// Whether a type can be named at module level: no `Self`, `impl`, `_`, or lifetime other
+/// than `'static`.
+fn nameable_outside(tokens: TokenStream) -> bool {
+    let mut lifetime_next = false;
+    for tt in tokens {
+        match tt {
+            proc_macro2::TokenTree::Ident(i) => {
+                if i == "Self" || i == "impl" || i == "_" || (lifetime_next && i != "static") {
+                    return false;
+                }
+                lifetime_next = false;
+            }
+            proc_macro2::TokenTree::Punct(p) => {
+                lifetime_next = p.as_char() == '\'';
+            }
+            proc_macro2::TokenTree::Group(g) => {
+                if !nameable_outside(g.stream()) {
+                    return false;
+                }
+                lifetime_next = false;
+            }
+            proc_macro2::TokenTree::Literal(_) => lifetime_next = false,
+        }
+    }
+    true
 }
 
 /// `impl Message for T`.

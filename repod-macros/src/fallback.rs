@@ -4,9 +4,9 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use syn::{ImplItem, Item};
+use syn::{Ident, ImplItem, ImplItemFn, Item};
 
-use crate::ast::{Dispatcher, Kind};
+use crate::ast::{self, Action, CtxName, Dispatcher, Kind};
 use crate::attr;
 
 /// Removes `#[action]` attributes from the methods of an impl block.
@@ -28,8 +28,28 @@ pub fn item(mut item: Item, error: syn::Error) -> TokenStream {
 }
 
 /// The stripped impl, stubs of the trait impl and the message enum, and the errors.
+///
+/// Handlers taking the other side's context (a listener's handler taking the server's
+/// `Context`, a channel's taking `ClientContext`) are left out: their signature or body would
+/// only repeat the reported mistake as type errors.
 pub fn dispatcher(d: &Dispatcher, error: syn::Error) -> TokenStream {
-    let item = &d.item;
+    let own = CtxName::of(d.kind);
+    let wrong_side: Vec<&Ident> = d
+        .actions
+        .iter()
+        .filter(|a| {
+            a.params
+                .iter()
+                .any(|p| p.ctx_name.is_some_and(|c| c != own))
+        })
+        .map(Action::ident)
+        .collect();
+    let mut item = d.item.clone();
+    item.items.retain(|i| match i {
+        ImplItem::Fn(f) => !wrong_side.contains(&&f.sig.ident),
+        _ => true,
+    });
+    let item = &item;
     let error = error.to_compile_error();
     let mut out = quote!(#item #error);
     let Some(self_ident) = &d.self_ident else {
@@ -72,4 +92,22 @@ pub fn dispatcher(d: &Dispatcher, error: syn::Error) -> TokenStream {
         #vis enum #enum_ident {}
     });
     out
+}
+
+/// What the `#[action]` attribute emits when it runs, that is outside a `#[repod::channel]` or
+/// `#[repod::listener]` impl: the error and the method, unless the method names the server's
+/// `Context`, whose type is then not a channel (it would be reported again, once for the
+/// signature and once per use in the body).
+pub fn stray_action(error: syn::Error, input: TokenStream) -> TokenStream {
+    let error = error.to_compile_error();
+    match syn::parse2::<ImplItemFn>(input.clone()) {
+        Ok(method)
+            if ast::params_of(&method)
+                .iter()
+                .any(|p| p.ctx_name == Some(CtxName::Server)) =>
+        {
+            error
+        }
+        _ => quote!(#error #input),
+    }
 }

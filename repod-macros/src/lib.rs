@@ -31,7 +31,9 @@ use crate::valid::Errors;
 /// type's `#[action]`, the recommended form) or `#[repod::action(…)]`. Their shape is
 /// `fn(&mut self, [ctx: &mut repod::Context<'_, Self>,] [msg: Payload]) [-> Result<(), E: Display>]`;
 /// no payload makes a unit action. `network_received(&mut self, [ctx,] msg: RawMessage)` is the
-/// optional fallback; `on_connect`, `on_close` and `on_error` are forwarded to the trait's hooks.
+/// optional fallback; `on_connect`, `on_close` and `on_error` are forwarded to the trait's hooks
+/// and, like handlers, may leave out the context and the event. A method shaped like a handler
+/// of a `Message` but without `#[action]`, and a name close to a hook's, are errors.
 ///
 /// Generated for `impl GameChannel`: `impl repod::Channel for GameChannel` (`ACTIONS` in
 /// declaration order, `dispatch` as a `match` on the action name) and
@@ -86,7 +88,8 @@ pub fn listener(args: TokenStream, input: TokenStream) -> TokenStream {
 /// `#[repod(action = "name")]`), generating `impl repod::Message for T { const ACTION = "name"; }`.
 ///
 /// Named, tuple and unit structs, generics passed through. Rejected: enums and unions, a
-/// missing or invalid name, a field named `action`.
+/// missing or invalid name, a field named `action`, and serde options one codec cannot honour
+/// unless `#[repod(codec = "msgpack" | "bincode")]` declares the other codec.
 ///
 /// ```ignore
 /// #[derive(serde::Serialize, serde::Deserialize, repod::Message)]
@@ -110,16 +113,16 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
 /// Marks a handler inside a `#[repod::channel]` or `#[repod::listener]` impl.
 ///
 /// Those macros consume the attribute; when this one runs, it was placed anywhere else, which
-/// is an error.
+/// is an error. The method is kept unless it names the server's `Context`, which would be
+/// reported again for a type that is not a channel.
 #[proc_macro_attribute]
 pub fn action(_args: TokenStream, input: TokenStream) -> TokenStream {
     let error = syn::Error::new(
         Span::call_site(),
         "`#[action]` belongs on a method inside a `#[repod::channel]` or `#[repod::listener]` impl; put one of those macros on the impl block",
     )
-    .to_compile_error();
-    let input = TokenStream2::from(input);
-    quote::quote!(#error #input).into()
+    ;
+    fallback::stray_action(error, input.into()).into()
 }
 
 fn dispatcher(kind: Kind, args: TokenStream2, item: Item) -> TokenStream {

@@ -1,4 +1,5 @@
-#[derive(serde::Deserialize)]
+// A payload type with no derive at all: one error, the `Message` one (not also one for each
+// serde trait the decoding needs).
 pub struct Plain {
     pub text: String,
 }
