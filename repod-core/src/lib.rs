@@ -37,10 +37,12 @@ pub use crate::client::{
 };
 pub use crate::codec::{Bincode, Codec, CodecKind, MsgPack, RawMessage};
 pub use crate::dispatch::{DispatchContext, HandlerResult};
-pub use crate::error::{ChannelError, CloseReason, CodecError, FrameError, SendError};
+pub use crate::error::{
+    ChannelError, CloseReason, CodecError, FrameError, RequestError, SendError,
+};
 pub use crate::frame::{Frame, FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
-pub use crate::message::{Connected, Disconnected, ErrorMessage, Message, SocketConnect};
+pub use crate::message::{Connected, Disconnected, ErrorMessage, Message, Request, SocketConnect};
 pub use crate::server::{BackgroundServer, Server, ServerBuilder, ServerError, ServerHandle};
 pub use crate::server::{
-    Channel, ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext,
+    Channel, ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ReplyTo, ServerContext,
 };

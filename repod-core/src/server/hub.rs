@@ -7,11 +7,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::mpsc;
 
 use super::channel::Channel;
 use super::groups::Groups;
+use super::reply::{QueuedReply, ReplyRoute};
 use crate::codec::{Codec, CodecKind, RawMessage};
 use crate::connection::{Outbox, PushError};
 use crate::dispatch::DispatchContext;
@@ -80,6 +84,11 @@ pub(crate) struct Core<Ch: Channel> {
     closing: Vec<usize>,
     /// Named groups of slots.
     groups: Groups,
+    /// Where reply tokens send their replies.
+    replies: Arc<ReplyRoute>,
+    /// The last request answered (or given a token) on the loop: lets a fallback's caller
+    /// know whether the fallback answered.
+    answered: Option<(ChannelId, u64)>,
 }
 
 /// Marks a slot for closing (once; the first reason wins).
@@ -140,6 +149,20 @@ impl<Ch: Channel> Core<Ch> {
 
     fn mark_close(&mut self, slot: usize, reason: CloseReason) {
         mark_close(&mut self.slots, &mut self.closing, slot, reason);
+    }
+
+    /// Encodes a reply to request `rid` and queues it to a channel.
+    fn reply<T: Serialize + ?Sized>(
+        &mut self,
+        id: ChannelId,
+        rid: u64,
+        outcome: Result<&T, &str>,
+    ) -> bool {
+        self.answered = Some((id, rid));
+        match ReplyRoute::encode(self.codec, self.max_frame_len, rid, outcome) {
+            Some(frame) => self.send_frame_to(id, frame),
+            None => false,
+        }
     }
 
     /// Queues a frame to one slot; a full queue marks the slot as a slow consumer.
@@ -553,7 +576,23 @@ impl<Ch: Channel> Context<'_, Ch> {
 impl<Ch: Channel> DispatchContext for Context<'_, Ch> {
     fn invalid_body(&mut self, msg: &RawMessage, error: CodecError) {
         tracing::debug!(target: "repod::server", id = self.info.id.0, action = msg.action(), %error, "invalid message body");
-        self.send(&ErrorMessage::new(error.to_string()));
+        match msg.request_id() {
+            // A request's caller learns it from the reply.
+            Some(rid) => {
+                self.queue_reply::<()>(self.info.id, rid, Err(&error.to_string()));
+            }
+            None => {
+                self.send(&ErrorMessage::new(error.to_string()));
+            }
+        }
+    }
+
+    fn unhandled(&mut self, msg: &RawMessage) {
+        tracing::debug!(target: "repod::dispatch", action = msg.action(), "no handler for action");
+        if let Some(rid) = msg.request_id() {
+            let text = format!("no handler for action {:?}", msg.action());
+            self.queue_reply::<()>(self.info.id, rid, Err(&text));
+        }
     }
 
     fn handler_failed(&mut self, action: &str, error: &dyn fmt::Display) {
@@ -582,6 +621,41 @@ impl<Ch: Channel> ServerContext<'_, Ch> {
     }
 }
 
+impl<Ch: Channel> Context<'_, Ch> {
+    /// The route of reply tokens; making one counts as answering the request.
+    pub(super) fn reply_route(&mut self, rid: Option<u64>) -> &Arc<ReplyRoute> {
+        if let Some(rid) = rid {
+            self.core.answered = Some((self.info.id, rid));
+        }
+        &self.core.replies
+    }
+
+    /// Whether the request `rid` of this channel was the last one answered, or given a token.
+    pub(super) fn was_answered(&self, rid: u64) -> bool {
+        self.core.answered == Some((self.info.id, rid))
+    }
+
+    pub(super) fn queue_reply<T: Serialize + ?Sized>(
+        &mut self,
+        id: ChannelId,
+        rid: u64,
+        outcome: Result<&T, &str>,
+    ) -> bool {
+        self.core.reply(id, rid, outcome)
+    }
+}
+
+impl<Ch: Channel> ServerContext<'_, Ch> {
+    pub(super) fn queue_reply<T: Serialize + ?Sized>(
+        &mut self,
+        id: ChannelId,
+        rid: u64,
+        outcome: Result<&T, &str>,
+    ) -> bool {
+        self.core.reply(id, rid, outcome)
+    }
+}
+
 /// Settings of a [`Hub`].
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {
@@ -606,6 +680,8 @@ impl Default for HubConfig {
 /// channel with an [`Outbox`], feed it [`RawMessage`]s, read the frames from the receiver.
 pub struct Hub<Ch: Channel> {
     core: Core<Ch>,
+    /// Replies sent through reply tokens, waiting for the loop.
+    replies: mpsc::UnboundedReceiver<QueuedReply>,
     next_id: u64,
     factory: Factory<Ch>,
     on_connect: Option<ConnectHook<Ch::State>>,
@@ -629,7 +705,9 @@ impl<Ch: Channel> Hub<Ch> {
         state: Ch::State,
         factory: impl FnMut(&PeerInfo) -> Ch + Send + 'static,
     ) -> Self {
+        let (route, replies) = ReplyRoute::new(config.codec, config.max_frame_len);
         Hub {
+            replies,
             core: Core {
                 state,
                 slots: Vec::new(),
@@ -639,6 +717,8 @@ impl<Ch: Channel> Hub<Ch> {
                 max_frame_len: config.max_frame_len,
                 closing: Vec::new(),
                 groups: Groups::default(),
+                replies: route,
+                answered: None,
             },
             next_id: 1,
             factory: Box::new(factory),
@@ -844,6 +924,28 @@ impl<Ch: Channel> Hub<Ch> {
         let sent = self.core.group_frame(name, frame, except);
         self.process_closing();
         sent
+    }
+
+    /// Queues the replies that [`ReplyTo`](super::ReplyTo) tokens sent since the last call to
+    /// their channels; returns how many. The server does this on its loop as they arrive;
+    /// tests driving a hub call it themselves.
+    pub fn flush_replies(&mut self) -> usize {
+        let mut sent = 0;
+        while let Ok((id, frame)) = self.replies.try_recv() {
+            if self.core.send_frame_to(id, frame) {
+                sent += 1;
+            }
+        }
+        self.process_closing();
+        sent
+    }
+
+    /// Waits for a reply sent through a token (never ends: the hub holds a sender itself).
+    pub(crate) async fn next_reply(&mut self) -> QueuedReply {
+        match self.replies.recv().await {
+            Some(reply) => reply,
+            None => std::future::pending().await,
+        }
     }
 
     /// Runs `f` with server-wide access to the state and all channels.
