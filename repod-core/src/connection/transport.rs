@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -91,6 +92,15 @@ impl FrameWriter for TcpWriter {
     }
 
     fn reset(self) {
-        drop(self);
+        let write = self.out.into_inner();
+        // A zero linger makes the close a reset: the kernel drops what it still holds for the
+        // peer instead of trying to deliver it (perhaps for minutes, to a peer that does not
+        // read), and the peer's next read fails with "connection reset".
+        if let Err(error) = socket2::SockRef::from(write.as_ref()).set_linger(Some(Duration::ZERO))
+        {
+            tracing::debug!(target: "repod::connection", %error, "cannot set SO_LINGER");
+        }
+        // No FIN first: the socket closes, with the reset, when the reader drops its half.
+        write.forget();
     }
 }

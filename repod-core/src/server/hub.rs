@@ -536,7 +536,9 @@ impl<Ch: Channel> Hub<Ch> {
                     tracing::error!(target: "repod::server", panic = %panic_message(&*p), "server on_disconnect hook panicked");
                 }
             }
-            if !reason.flushes() {
+            if reason.resets() {
+                s.outbox.abort();
+            } else if !reason.flushes() {
                 s.outbox.cancel();
             }
             // Dropping the outbox lets the writer flush what is queued, then close.

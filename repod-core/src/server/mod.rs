@@ -196,8 +196,8 @@ impl<Ch: Channel> Server<Ch> {
 
     /// Serves until [`ServerHandle::shutdown`] is called, then shuts down gracefully: stops
     /// accepting, closes every channel with [`CloseReason::Shutdown`] (running `on_close` and
-    /// `on_disconnect`), waits up to the shutdown timeout for queued frames to be written, drops
-    /// what is left and returns.
+    /// `on_disconnect`), waits up to the shutdown timeout for queued frames to be written,
+    /// resets the connections still writing (their peers read "connection reset") and returns.
     pub async fn run(self) -> Result<(), ServerError> {
         // The loop runs as a task of its own, on a runtime worker, even when `run` is awaited
         // in `block_on`: a loop on the `block_on` thread would make every message cross
@@ -305,7 +305,11 @@ impl<Ch: Channel> Server<Ch> {
             .await
             .is_ok();
         if !flushed {
-            tracing::warn!(target: "repod::server", timeout = ?config.shutdown_timeout, "shutdown timeout: dropping connections that were still writing");
+            tracing::warn!(target: "repod::server", timeout = ?config.shutdown_timeout, "shutdown timeout: resetting connections that were still writing");
+            // Reset what is left, and wait for the writers to do it: a task dropped with the
+            // runtime would close its socket the ordinary way, cutting a frame in half.
+            abort_all.cancel();
+            let _ = tokio::time::timeout(ABORT_WAIT, writers.recv()).await;
         }
         abort_all.cancel();
         tracing::debug!(target: "repod::server", "server stopped");
@@ -408,6 +412,10 @@ fn handle_command<Ch: Channel>(hub: &mut Hub<Ch>, command: Command<Ch>) {
         }
     }
 }
+
+/// How long a shutdown waits for the writers it reset to stop (they stop at once; this only
+/// bounds the wait).
+const ABORT_WAIT: Duration = Duration::from_secs(1);
 
 /// How many connection events the dispatch loop handles per wake-up, at most, before it looks
 /// at commands, new connections and the tick again.
