@@ -351,7 +351,7 @@ pub struct Hub<Ch: Channel> {
     on_disconnect: Option<DisconnectHook<Ch::State>>,
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -44,6 +44,7 @@ pub use crate::connection::{Outbox, OutboxReceiver, PushError};
 
 use self::builder::{ServerConfig, Tick};
 use self::conn::{ConnConfig, ConnEvent, OpenGuard};
+use self::hub::panic_message;
 use crate::codec::Codec;
 use crate::connection::transport;
 use crate::error::{CloseReason, SendError};
@@ -68,9 +69,14 @@ pub enum ServerError {
     /// The local address of the listener could not be read.
     #[error("cannot read the listener's local address: {0}")]
     LocalAddr(#[source] io::Error),
-    /// The server has shut down (or the code run through a handle panicked).
+    /// The server has shut down, or is shutting down.
     #[error("the server is not running")]
     Closed,
+    /// The closure run through [`ServerHandle::call`] or [`ServerHandle::call_blocking`]
+    /// panicked, with this message. The panic was caught on the dispatch loop: the server
+    /// keeps running, and what the closure changed before it panicked stays changed.
+    #[error("the code run on the server panicked: {0}")]
+    CallPanicked(String),
     /// The server's dispatch loop (or its background thread) panicked outside any handler
     /// (handler panics are caught and close only their channel).
     #[error("the server's dispatch loop panicked")]
@@ -413,6 +419,18 @@ fn handle_command<Ch: Channel>(hub: &mut Hub<Ch>, command: Command<Ch>) {
     }
 }
 
+/// The outcome of a [`ServerHandle::call`], as the caller sees it.
+fn call_result<R>(
+    received: Result<Result<R, String>, oneshot::error::RecvError>,
+) -> Result<R, ServerError> {
+    match received {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(message)) => Err(ServerError::CallPanicked(message)),
+        // The loop dropped the closure unrun: the server stopped first.
+        Err(_) => Err(ServerError::Closed),
+    }
+}
+
 /// How long a shutdown waits for the writers it reset to stop (they stop at once; this only
 /// bounds the wait).
 const ABORT_WAIT: Duration = Duration::from_secs(1);
@@ -476,11 +494,14 @@ impl<Ch: Channel> ServerHandle<Ch> {
 
     /// Runs `f` on the dispatch loop, with access to the state and every channel, and returns
     /// its result.
+    ///
+    /// Fails with [`ServerError::Closed`] when the server is not running, and with
+    /// [`ServerError::CallPanicked`] when `f` panics (the server keeps running).
     pub async fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R + Send + 'static,
     ) -> Result<R, ServerError> {
-        self.call_inner(f)?.await.map_err(|_| ServerError::Closed)
+        call_result(self.call_inner(f)?.await)
     }
 
     /// Like [`call`](ServerHandle::call), blocking the calling thread; for code outside any
@@ -493,18 +514,21 @@ impl<Ch: Channel> ServerHandle<Ch> {
         &self,
         f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R + Send + 'static,
     ) -> Result<R, ServerError> {
-        self.call_inner(f)?
-            .blocking_recv()
-            .map_err(|_| ServerError::Closed)
+        call_result(self.call_inner(f)?.blocking_recv())
     }
 
     fn call_inner<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R + Send + 'static,
-    ) -> Result<oneshot::Receiver<R>, ServerError> {
+    ) -> Result<oneshot::Receiver<Result<R, String>>, ServerError> {
         let (tx, rx) = oneshot::channel();
         self.command(Command::Call(Box::new(move |ctx| {
-            let _ = tx.send(f(ctx));
+            let result = catch_unwind(AssertUnwindSafe(|| f(ctx))).map_err(|payload| {
+                let message = panic_message(&*payload);
+                tracing::error!(target: "repod::server", panic = %message, "code run through a server handle panicked");
+                message
+            });
+            let _ = tx.send(result);
         })))
         .map_err(|_| ServerError::Closed)?;
         Ok(rx)
