@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufWriter, Interest};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
@@ -23,6 +23,11 @@ pub(crate) trait FrameReader: Send + 'static {
     /// The next frame's payload (without its header); `None` once the peer ended the stream
     /// cleanly. Cancel safe: dropping the future loses nothing.
     fn next_frame(&mut self) -> impl Future<Output = Option<Result<Bytes, FrameError>>> + Send;
+
+    /// Resolves once the peer has closed or reset the transport, without reading anything:
+    /// a reader that stopped taking frames (its consumer is full) still learns at once that
+    /// the peer is gone. A transport that cannot tell never resolves. Cancel safe.
+    fn peer_gone(&self) -> impl Future<Output = ()> + Send;
 }
 
 /// The sending half of a transport: complete frames (header included) out.
@@ -76,6 +81,40 @@ impl FrameReader for TcpReader {
     async fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
         self.frames.next().await
     }
+
+    async fn peer_gone(&self) {
+        let watch = match watch_handle(self.frames.get_ref().as_ref()) {
+            Ok(watch) => watch,
+            Err(error) => {
+                tracing::debug!(target: "repod::connection", %error, "cannot watch the socket for its end");
+                return std::future::pending().await;
+            }
+        };
+        loop {
+            match watch.ready(Interest::READABLE).await {
+                Ok(ready) if ready.is_read_closed() || ready.is_error() => return,
+                Ok(_) => {
+                    // Data arrived, not the end: forget this readiness (on the watching handle
+                    // only) and wait for the next event. Nothing is read.
+                    let _ = watch.try_io(Interest::READABLE, || {
+                        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                    });
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// A second handle on the socket of `stream`, registered with the runtime on its own, to wait
+/// for the socket's end without reading. Waiting on `stream` itself would not do: readiness
+/// cleared there to wait for the next event would stall its reader, since data already waiting
+/// raises no new event. Dropping the handle leaves the connection open.
+fn watch_handle(stream: &TcpStream) -> io::Result<TcpStream> {
+    let socket = socket2::SockRef::from(stream).try_clone()?;
+    let std_stream: std::net::TcpStream = socket.into();
+    std_stream.set_nonblocking(true)?;
+    TcpStream::from_std(std_stream)
 }
 
 impl FrameWriter for TcpWriter {
