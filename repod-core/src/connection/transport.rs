@@ -8,9 +8,9 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter, Interest};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
@@ -46,8 +46,8 @@ pub(crate) trait FrameWriter: Send + 'static {
     fn reset(self);
 }
 
-/// Capacity of the TCP writer's buffer: frames queued together are written in one call.
-const WRITE_BUFFER: usize = 64 * 1024;
+/// Frames fed together are copied into one buffer of up to this many bytes per write.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// The reading half of a TCP connection.
 pub(crate) struct TcpReader {
@@ -55,8 +55,14 @@ pub(crate) struct TcpReader {
 }
 
 /// The writing half of a TCP connection.
+///
+/// A frame fed alone is written from where it lies, without a copy; frames fed together are
+/// gathered into one buffer, so a burst costs one write per 64 KiB.
 pub(crate) struct TcpWriter {
-    out: BufWriter<OwnedWriteHalf>,
+    write: OwnedWriteHalf,
+    /// The first frame fed since the last write, not copied yet.
+    single: Option<Bytes>,
+    buf: BytesMut,
 }
 
 /// Splits a TCP connection into its frame reader and writer, with `TCP_NODELAY` set (a frame
@@ -72,7 +78,9 @@ pub(crate) fn tcp(stream: TcpStream, max_frame_len: usize) -> (TcpReader, TcpWri
             frames: FramedRead::new(read, codec),
         },
         TcpWriter {
-            out: BufWriter::with_capacity(WRITE_BUFFER, write),
+            write,
+            single: None,
+            buf: BytesMut::new(),
         },
     )
 }
@@ -119,19 +127,45 @@ fn watch_handle(stream: &TcpStream) -> io::Result<TcpStream> {
 
 impl FrameWriter for TcpWriter {
     async fn feed(&mut self, frame: Bytes) -> io::Result<()> {
-        self.out.write_all(&frame).await
+        if self.buf.is_empty() && self.single.is_none() {
+            self.single = Some(frame);
+            return Ok(());
+        }
+        if let Some(single) = self.single.take() {
+            self.buf.extend_from_slice(&single);
+        }
+        if self.buf.len() + frame.len() > WRITE_BATCH {
+            self.write.write_all(&self.buf).await?;
+            self.buf.clear();
+        }
+        if frame.len() >= WRITE_BATCH {
+            self.write.write_all(&frame).await
+        } else {
+            self.buf.extend_from_slice(&frame);
+            Ok(())
+        }
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        self.out.flush().await
+        if let Some(single) = self.single.take() {
+            self.write.write_all(&single).await?;
+        } else if !self.buf.is_empty() {
+            self.write.write_all(&self.buf).await?;
+            self.buf.clear();
+            if self.buf.capacity() > 4 * WRITE_BATCH {
+                self.buf = BytesMut::new();
+            }
+        }
+        self.write.flush().await
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
-        self.out.shutdown().await
+        self.flush().await?;
+        self.write.shutdown().await
     }
 
     fn reset(self) {
-        let write = self.out.into_inner();
+        let write = self.write;
         // A zero linger makes the close a reset: the kernel drops what it still holds for the
         // peer instead of trying to deliver it (perhaps for minutes, to a peer that does not
         // read), and the peer's next read fails with "connection reset".
