@@ -33,7 +33,7 @@ pub mod message;
 pub mod server;
 
 pub use crate::client::{
-    AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError, Listener,
+    AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError, Listener, Ticket,
 };
 pub use crate::codec::{Bincode, Codec, CodecKind, MsgPack, RawMessage};
 pub use crate::dispatch::{DispatchContext, HandlerResult};

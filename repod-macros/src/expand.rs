@@ -340,7 +340,24 @@ impl<'a> Generator<'a> {
                     self.hooks(),
                 )
             }
-            Kind::Listener => (quote!(::repod::__private::Listener), quote!(), quote!()),
+            Kind::Listener => {
+                // A listener type without lifetimes is `'static`, so it can offer itself as
+                // `Any` to request callbacks written for it.
+                let is_static =
+                    item.generics.params.is_empty() && !has_lifetime(self_ty.to_token_stream());
+                let as_any = is_static.then(|| {
+                    quote! {
+                        fn as_any_mut(&mut self) -> ::core::option::Option<&mut dyn ::core::any::Any> {
+                            ::core::option::Option::Some(self)
+                        }
+                    }
+                });
+                (
+                    quote!(::repod::__private::Listener),
+                    quote!(),
+                    as_any.unwrap_or_default(),
+                )
+            }
         };
         let fns = match self.d.kind {
             Kind::Channel => self.channel_fns(&ctx_ty),
@@ -583,6 +600,15 @@ fn handler_shaped(kind: Kind, method: &ImplItemFn) -> Option<Type> {
         return None;
     }
     nameable_outside(payload.ty.to_token_stream()).then(|| payload.ty.clone())
+}
+
+/// Whether tokens hold a lifetime (`'a`, `'_`), at any depth.
+fn has_lifetime(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Punct(p) => p.as_char() == '\'',
+        proc_macro2::TokenTree::Group(g) => has_lifetime(g.stream()),
+        _ => false,
+    })
 }
 
 /// Whether a type can be named at module level: no `Self`, `impl`, `_`, or lifetime other

@@ -52,6 +52,9 @@ pub(crate) enum Envelope {
         /// The payload's bytes of the value (`Ok`) or the error text (`Err`).
         outcome: Result<Range<usize>, Range<usize>>,
     },
+    /// The client's last event (`disconnected`), raised locally: the requests still waiting
+    /// fail when it is dispatched.
+    Final,
 }
 
 impl Envelope {

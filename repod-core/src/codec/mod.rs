@@ -31,6 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use self::bincode::Bincode;
+pub(crate) use self::envelope::Envelope;
 pub use self::envelope::{REPLY_ACTION, REQUEST_ID_KEY};
 use self::msgpack::{
     to_value as msgpack_value, value_at as msgpack_value_at, value_range as msgpack_value_range,

@@ -68,6 +68,11 @@ impl RawMessage {
         &self.envelope
     }
 
+    /// Whether this is the client's last event, raised locally when the connection ended.
+    pub(crate) fn is_final(&self) -> bool {
+        matches!(self.envelope, Envelope::Final)
+    }
+
     /// Builds a raw message by encoding a typed one; used for locally raised events.
     pub fn from_message<M: Message + ?Sized>(
         codec: CodecKind,
