@@ -100,7 +100,8 @@ pub async fn serve(cfg: ServeConfig, ready: crate::Ready) -> io::Result<()> {
 /// `try_send` per member (a full queue drops the state for that member).
 async fn room_ticker(cfg: RoomsConfig, codec: CodecKind, rooms: Rooms) {
     let pad = rooms::pad(codec, cfg.size);
-    let period = cfg.period();
+    let mut schedule = cfg.schedule();
+    let period = cfg.timer();
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick = 0u64;
@@ -108,7 +109,10 @@ async fn room_ticker(cfg: RoomsConfig, codec: CodecKind, rooms: Rooms) {
         interval.tick().await;
         tick += 1;
         let rooms = rooms.lock().expect("rooms lock");
-        for (room, members) in (0u32..).zip(rooms.iter()) {
+        schedule.run(rooms::mono_ns(), |room| {
+            let Some(members) = rooms.get(room as usize) else {
+                return;
+            };
             let sent_ns = rooms::mono_ns();
             let state = RoomState {
                 sent_ns,
@@ -121,7 +125,7 @@ async fn room_ticker(cfg: RoomsConfig, codec: CodecKind, rooms: Rooms) {
                 let _ = tx.try_send(frame.clone());
             }
             rooms::record_send(sent_ns, members.len());
-        }
+        });
     }
 }
 

@@ -44,6 +44,9 @@ impl ServerProcess {
             cmd.args(["--rooms", &r.rooms.to_string()])
                 .args(["--hz", &r.hz.to_string()])
                 .args(["--size", &r.size.to_string()]);
+            if r.stagger {
+                cmd.arg("--stagger");
+            }
         }
         let mut child = cmd
             .stdin(Stdio::piped())

@@ -134,8 +134,13 @@ struct Cli {
     #[arg(long, default_value_t = 4)]
     room_procs: usize,
 
+    /// Rooms workload: how the server schedules the rooms' sends, comma-separated: `burst`
+    /// (every room in one tick) and/or `stagger` (room r at r/R of the period).
+    #[arg(long, value_delimiter = ',', default_value = "burst,stagger")]
+    room_modes: Vec<String>,
+
     /// Rooms workload: seconds of the measurement window [default: the larger of --duration
-    /// and 5].
+    /// and 5, quick: 2].
     #[arg(long)]
     room_seconds: Option<f64>,
 
@@ -193,6 +198,8 @@ enum Cmd {
         hz: u32,
         #[arg(long, default_value_t = 300)]
         size: usize,
+        #[arg(long)]
+        stagger: bool,
     },
     /// Runs a share of the rooms workload's clients (used by the bench itself).
     #[command(hide = true)]
@@ -229,13 +236,19 @@ fn main() {
             rooms,
             hz,
             size,
+            stagger,
         }) => serve(
             imp,
             ServeConfig {
                 codec,
                 echo,
                 block_on,
-                rooms: rooms.map(|rooms| rooms::RoomsConfig { rooms, hz, size }),
+                rooms: rooms.map(|rooms| rooms::RoomsConfig {
+                    rooms,
+                    hz,
+                    size,
+                    stagger,
+                }),
             },
         ),
         Some(Cmd::RoomsClient {
@@ -355,17 +368,19 @@ async fn bench(cli: &Cli) -> io::Result<()> {
                 rooms: cli.rooms.max(1),
                 hz: cli.room_hz.max(1),
                 size: cli.room_state_bytes,
+                stagger: false,
             },
             clients: cli
                 .room_clients
                 .unwrap_or(if cli.quick { 1000 } else { 10_000 }),
             procs: cli.room_procs.max(1),
-            window: Duration::from_secs_f64(
-                cli.room_seconds
-                    .unwrap_or(cli.duration.unwrap_or(5.0).max(5.0)),
-            ),
+            window: Duration::from_secs_f64(cli.room_seconds.unwrap_or(if cli.quick {
+                2.0
+            } else {
+                cli.duration.unwrap_or(5.0).max(5.0)
+            })),
             warmup: Duration::from_secs(1),
-            grace: Duration::from_secs(2),
+            grace: Duration::from_secs(if cli.quick { 1 } else { 2 }),
         },
     };
     println!(
@@ -437,7 +452,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
         t.print();
     }
     if wants("rooms") {
-        rooms_workload(plan).await?;
+        rooms_workload(plan, &cli.room_modes).await?;
     }
     if wants("memory") {
         let mut t = Table::new("Memory: server RSS per idle connection", report::bytes);
@@ -508,50 +523,65 @@ async fn rtt(plan: &Plan, own_client: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// The rooms workload for every codec, each implementation one after the other.
-async fn rooms_workload(plan: &Plan) -> io::Result<()> {
-    let p = plan.rooms;
-    for &codec in &plan.codecs {
-        let mut results = Vec::new();
-        for &imp in &plan.impls {
-            let serve = ServeConfig {
-                rooms: Some(p.server),
-                ..plan.serve(codec, false)
-            };
-            let r = rooms::run(imp, serve, p).await.map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("rooms ({} {}): {e}", imp.name(), codec.name()),
-                )
-            })?;
-            eprintln!(
-                "  rooms {} {}: offered {}, delivered {} ({:.4}), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, RSS {:.1} MiB, server CPU {:.2}, clients CPU {:.2} (busiest {:.2})",
-                codec.name(),
-                imp.name(),
-                report::rate(r.offered_per_s),
-                report::rate(r.delivered_per_s),
-                r.fraction(),
-                r.p50_us / 1e3,
-                r.p99_us / 1e3,
-                r.max_us / 1e3,
-                r.rss as f64 / 1048576.0,
-                r.server_cpu,
-                r.client_cpu_total,
-                r.client_cpu_max,
+/// The rooms workload for every mode and codec, each implementation one after the other.
+async fn rooms_workload(plan: &Plan, modes: &[String]) -> io::Result<()> {
+    for mode in modes {
+        let stagger = match mode.as_str() {
+            "burst" => false,
+            "stagger" => true,
+            other => return Err(io::Error::other(format!("unknown room mode {other:?}"))),
+        };
+        let p = rooms::RoomsPlan {
+            server: rooms::RoomsConfig {
+                stagger,
+                ..plan.rooms.server
+            },
+            ..plan.rooms
+        };
+        for &codec in &plan.codecs {
+            let mut results = Vec::new();
+            for &imp in &plan.impls {
+                let serve = ServeConfig {
+                    rooms: Some(p.server),
+                    ..plan.serve(codec, false)
+                };
+                let r = rooms::run(imp, serve, p).await.map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("rooms ({} {} {mode}): {e}", imp.name(), codec.name()),
+                    )
+                })?;
+                eprintln!(
+                    "  rooms {mode} {} {}: offered {}, delivered {} ({:.4}), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, RSS {:.1} MiB (joined: {:.1} MiB), server CPU {:.2}, clients CPU {:.2} (busiest {:.2})",
+                    codec.name(),
+                    imp.name(),
+                    report::rate(r.offered_per_s),
+                    report::rate(r.delivered_per_s),
+                    r.fraction(),
+                    r.p50_us / 1e3,
+                    r.p99_us / 1e3,
+                    r.max_us / 1e3,
+                    r.rss as f64 / 1048576.0,
+                    r.rss_ready as f64 / 1048576.0,
+                    r.server_cpu,
+                    r.client_cpu_total,
+                    r.client_cpu_max,
+                );
+                results.push((imp.name(), r));
+            }
+            let title = format!(
+                "Rooms ({}): {} clients in {} rooms, {} Hz, {}-byte states, {} client processes, {:.0} s window ({})",
+                if stagger { "rooms staggered over the tick" } else { "every room in one tick" },
+                p.clients,
+                p.server.rooms,
+                p.server.hz,
+                p.server.size,
+                p.procs,
+                p.window.as_secs_f64(),
+                codec.name()
             );
-            results.push((imp.name(), r));
+            rooms::print(&title, &results);
         }
-        let title = format!(
-            "Rooms: {} clients in {} rooms, {} Hz, {}-byte states, {} client processes, {:.0} s window ({})",
-            p.clients,
-            p.server.rooms,
-            p.server.hz,
-            p.server.size,
-            p.procs,
-            p.window.as_secs_f64(),
-            codec.name()
-        );
-        rooms::print(&title, &results);
     }
     Ok(())
 }
@@ -621,7 +651,11 @@ mod tests {
         use futures::{SinkExt, StreamExt};
         tokio::time::timeout(Duration::from_secs(60), async {
             for imp in IMPLEMENTATIONS {
-                for codec in [CodecKind::Bincode, CodecKind::MsgPack] {
+                for (codec, stagger) in [
+                    (CodecKind::Bincode, false),
+                    (CodecKind::MsgPack, false),
+                    (CodecKind::Bincode, true),
+                ] {
                     let (ready, addr) = tokio::sync::oneshot::channel();
                     let cfg = ServeConfig {
                         codec,
@@ -631,6 +665,7 @@ mod tests {
                             rooms: 3,
                             hz: 100,
                             size: 300,
+                            stagger,
                         }),
                     };
                     let server = tokio::spawn(imp.serve(cfg, ready));

@@ -61,18 +61,20 @@ fn room_name(r: u32) -> String {
     format!("room-{r}")
 }
 
-/// The rooms workload's tick: every room gets its state, stamped just before it is encoded,
-/// through one group send.
+/// The rooms workload's tick: every room due gets its state, stamped just before it is
+/// encoded, through one group send.
 fn room_tick(
     cfg: rooms::RoomsConfig,
     codec: repod::CodecKind,
 ) -> impl FnMut(&mut ServerContext<'_, BenchChannel>) + Send + 'static {
     let names: Vec<String> = (0..cfg.rooms).map(room_name).collect();
     let pad = rooms::pad(codec, cfg.size);
+    let mut schedule = cfg.schedule();
     let mut tick = 0u64;
     move |ctx| {
         tick += 1;
-        for (room, name) in (0u32..).zip(&names) {
+        schedule.run(rooms::mono_ns(), |room| {
+            let name = &names[room as usize];
             let sent_ns = rooms::mono_ns();
             let recipients = ctx.group_len(name);
             let state = RoomState {
@@ -83,7 +85,7 @@ fn room_tick(
             };
             ctx.send_to_group(name, &state);
             rooms::record_send(sent_ns, recipients);
-        }
+        });
     }
 }
 
@@ -93,7 +95,7 @@ async fn serve(cfg: ServeConfig, ready: Ready) -> io::Result<()> {
             .codec(cfg.codec)
             .max_connections(65_536);
     if let Some(r) = cfg.rooms {
-        builder = builder.tick(r.period(), room_tick(r, cfg.codec));
+        builder = builder.tick(r.timer(), room_tick(r, cfg.codec));
     }
     let server = builder
         .bind("127.0.0.1:0")

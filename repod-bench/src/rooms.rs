@@ -41,12 +41,64 @@ pub struct RoomsConfig {
     pub hz: u32,
     /// S: payload bytes of each state.
     pub size: usize,
+    /// Spread the rooms' sends over the tick period (room `r` at `r / R` of it) instead of
+    /// sending every room at once.
+    pub stagger: bool,
 }
 
 impl RoomsConfig {
     /// The tick period.
     pub fn period(&self) -> Duration {
         Duration::from_secs(1) / self.hz.max(1)
+    }
+
+    /// How often the server's timer fires: once per period, or every millisecond (tokio's
+    /// timer resolution) when the rooms are staggered.
+    pub fn timer(&self) -> Duration {
+        if self.stagger {
+            self.period().min(Duration::from_millis(1))
+        } else {
+            self.period()
+        }
+    }
+
+    /// The send schedule of every room.
+    pub fn schedule(&self) -> Schedule {
+        let period = self.period().as_nanos() as u64;
+        let rooms = u64::from(self.rooms.max(1));
+        // The first sends one period from now, as the first tick of a timer.
+        let start = mono_ns() + period;
+        let due = (0..rooms)
+            .map(|r| {
+                if self.stagger {
+                    start + r * period / rooms
+                } else {
+                    start
+                }
+            })
+            .collect();
+        Schedule { period, due }
+    }
+}
+
+/// When each room is due to be sent its next state.
+pub struct Schedule {
+    period: u64,
+    due: Vec<u64>,
+}
+
+impl Schedule {
+    /// Calls `send(room)` for every room due at `now` (each at most once; a room more than a
+    /// period late skips the missed sends) and schedules its next send.
+    pub fn run(&mut self, now: u64, mut send: impl FnMut(u32)) {
+        for (room, due) in (0u32..).zip(self.due.iter_mut()) {
+            if *due <= now {
+                send(room);
+                while *due <= now {
+                    *due += self.period;
+                }
+            }
+        }
     }
 }
 
@@ -466,6 +518,8 @@ pub struct RoomsResult {
     pub p99_us: f64,
     pub max_us: f64,
     pub rss: u64,
+    /// Server RSS once every client had joined and received a first state.
+    pub rss_ready: u64,
     /// CPU of the server process over the window, in cores.
     pub server_cpu: f64,
     /// CPU of the busiest client process over the window, in cores.
@@ -508,6 +562,7 @@ pub async fn run(imp: Impl, serve: ServeConfig, plan: RoomsPlan) -> io::Result<R
     for c in &mut clients {
         c.expect("READY", Duration::from_secs(180)).await?;
     }
+    let rss_ready = server.rss()?;
     let t0 = mono_ns() + plan.warmup.as_nanos() as u64;
     let t1 = t0 + plan.window.as_nanos() as u64;
     let deadline = t1 + plan.grace.as_nanos() as u64;
@@ -574,6 +629,7 @@ pub async fn run(imp: Impl, serve: ServeConfig, plan: RoomsPlan) -> io::Result<R
         p99_us: hist.percentile_us(99.0),
         max_us: hist.max_us(),
         rss,
+        rss_ready,
         server_cpu: (server_after - server_before) / secs,
         client_cpu_max: client_cpu.iter().copied().fold(0.0, f64::max),
         client_cpu_total: client_cpu.iter().sum(),
@@ -592,7 +648,7 @@ pub fn print(title: &str, results: &[(&'static str, RoomsResult)]) {
     println!("| figure | {} | repod/baseline |", names.join(" | "));
     println!("|---|{}---:|", "---:|".repeat(names.len()));
     type Row = (&'static str, fn(&RoomsResult) -> f64, fn(f64) -> String);
-    let rows: [Row; 12] = [
+    let rows: [Row; 13] = [
         (
             "nominal deliveries/s (C × H)",
             |r| r.nominal_per_s,
@@ -616,10 +672,11 @@ pub fn print(title: &str, results: &[(&'static str, RoomsResult)]) {
         ("tick-to-delivery p99", |r| r.p99_us, ms),
         ("tick-to-delivery max", |r| r.max_us, ms),
         (
-            "server RSS",
-            |r| r.rss as f64,
-            |v| format!("{:.1} MiB", v / 1048576.0),
+            "server RSS, all clients joined",
+            |r| r.rss_ready as f64,
+            mib,
         ),
+        ("server RSS, end of the window", |r| r.rss as f64, mib),
         (
             "server CPU (cores)",
             |r| r.server_cpu,
@@ -655,6 +712,10 @@ pub fn print(title: &str, results: &[(&'static str, RoomsResult)]) {
         "\nStates received for another room: {}.\n",
         misrouted.join(", ")
     );
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.1} MiB", bytes / 1048576.0)
 }
 
 fn ms(us: f64) -> String {
@@ -720,6 +781,38 @@ mod tests {
         record_send(20, 7);
         record_send(30, 9);
         assert_eq!(offered(10, 30), (12, 2));
+    }
+
+    #[test]
+    fn schedules_rooms_at_once_or_spread_over_the_period() {
+        let cfg = |stagger| RoomsConfig {
+            rooms: 4,
+            hz: 10,
+            size: 0,
+            stagger,
+        };
+        let due = |s: &mut Schedule, now| {
+            let mut sent = Vec::new();
+            s.run(now, |r| sent.push(r));
+            sent
+        };
+        let mut burst = cfg(false).schedule();
+        let start = burst.due[0];
+        assert!(due(&mut burst, start - 1).is_empty());
+        assert_eq!(due(&mut burst, start), [0, 1, 2, 3]);
+        assert!(due(&mut burst, start + 1).is_empty());
+        // Three periods late: one send each, then back on the grid.
+        assert_eq!(due(&mut burst, start + 300_000_000), [0, 1, 2, 3]);
+        assert_eq!(burst.due[0], start + 400_000_000);
+
+        let mut spread = cfg(true).schedule();
+        let start = spread.due[0];
+        assert_eq!(due(&mut spread, start), [0]);
+        assert_eq!(due(&mut spread, start + 25_000_000), [1]);
+        assert_eq!(due(&mut spread, start + 75_000_000), [2, 3]);
+        assert_eq!(due(&mut spread, start + 100_000_000), [0]);
+        assert_eq!(cfg(true).timer(), Duration::from_millis(1));
+        assert_eq!(cfg(false).timer(), Duration::from_millis(100));
     }
 
     #[test]
