@@ -116,7 +116,7 @@ async fn close_flushes_then_disconnected() {
             })
             .unwrap();
     }
-    client.close();
+    client.sender().close();
     assert_eq!(
         client.send(&Chat {
             text: "late".into()

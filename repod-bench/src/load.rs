@@ -173,7 +173,7 @@ pub async fn rtt_repod_client(
         }
         seq += 1;
     }
-    client.close();
+    client.close().await;
     Ok(summarize(samples))
 }
 

@@ -98,7 +98,8 @@ pub enum CloseReason {
     /// Server code disconnected the peer (after flushing what was queued to it).
     #[error("disconnected by the server")]
     Disconnected,
-    /// The peer read too slowly and its outbound queue overflowed.
+    /// The peer read too slowly and its outbound queue overflowed. The connection is reset
+    /// (see [`resets`](CloseReason::resets)).
     #[error("slow consumer")]
     SlowConsumer,
     /// The peer broke the protocol (oversized frame, undecodable payload, ...).
@@ -126,6 +127,15 @@ impl CloseReason {
             self,
             CloseReason::Disconnected | CloseReason::Shutdown | CloseReason::Protocol(_)
         )
+    }
+
+    /// Whether the connection is reset (for TCP, closed with an RST) rather than closed.
+    ///
+    /// True for [`SlowConsumer`](CloseReason::SlowConsumer): what was queued for a peer that
+    /// does not read is dropped, not only in the server but in the kernel too, and the peer
+    /// learns at once that it was cut off (its next read fails with "connection reset").
+    pub fn resets(&self) -> bool {
+        matches!(self, CloseReason::SlowConsumer)
     }
 }
 

@@ -4,19 +4,24 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::net::ToSocketAddrs;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::conn::Shared;
 use super::pump::{deliver, pump_some};
 use super::{ClientBuilder, ClientSender, Listener};
 use crate::codec::RawMessage;
 use crate::error::{ConnectError, SendError};
-use crate::message::Message;
+use crate::message::{Disconnected, Message};
 
 /// A client for tokio applications, driven by the same connection task as [`Client`](super::Client).
 ///
 /// Receive events with [`recv`](AsyncClient::recv), or dispatch them to a listener with
 /// [`run`](AsyncClient::run) or, from a game loop, [`pump`](AsyncClient::pump).
+///
+/// The connection task runs on the runtime the client was connected from, so it lives only as
+/// long as that runtime: end with [`close`](AsyncClient::close)`.await`, which returns once
+/// everything queued was sent and the connection is closed, before the runtime stops (as
+/// `#[tokio::main]` returning stops it).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), repod_core::ConnectError> {
@@ -33,6 +38,8 @@ pub struct AsyncClient {
     shared: Arc<Shared>,
     events: mpsc::Receiver<RawMessage>,
     pending: VecDeque<RawMessage>,
+    /// The connection task's end, with the reason of its `disconnected` event.
+    done: oneshot::Receiver<String>,
 }
 
 impl AsyncClient {
@@ -51,11 +58,16 @@ impl AsyncClient {
         ClientBuilder::new()
     }
 
-    pub(crate) fn new(shared: Arc<Shared>, events: mpsc::Receiver<RawMessage>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        events: mpsc::Receiver<RawMessage>,
+        done: oneshot::Receiver<String>,
+    ) -> Self {
         AsyncClient {
             shared,
             events,
             pending: VecDeque::new(),
+            done,
         }
     }
 
@@ -98,21 +110,40 @@ impl AsyncClient {
         ClientSender::new(self.shared.clone())
     }
 
-    /// Closes the connection after the queued messages are written (within the close
-    /// timeout); `disconnected` ("closed by client") follows.
-    pub fn close(&self) {
+    /// Closes the connection gracefully and waits until it is closed: every message queued
+    /// before the call is written, the connection's sending side is shut, and the server's own
+    /// close is awaited, so the server has read everything. All of it takes at most about the
+    /// close timeout; past it, the connection is reset and what was left is dropped.
+    ///
+    /// Returns the `disconnected` event that ends the connection: its reason is
+    /// `"closed by client"` after a clean close, `"closed by client (flush timed out after …)"`
+    /// when the close timeout expired, or why the connection had ended before. Events not
+    /// received yet are dropped; to keep receiving them until `disconnected`, close through
+    /// [`sender`](AsyncClient::sender)`().close()` and go on calling [`recv`](AsyncClient::recv).
+    pub async fn close(mut self) -> Disconnected {
+        self.events.close();
         self.shared.close();
+        let reason = match (&mut self.done).await {
+            Ok(reason) => reason,
+            // The task was dropped without finishing: its runtime is shutting down.
+            Err(_) => "the client's connection task stopped".to_owned(),
+        };
+        Disconnected { reason }
     }
 
-    /// Whether the connection is established and not closing.
+    /// Whether the connection is established and not closing. It turns false as soon as the
+    /// client closes, or sees the server's end of the connection (closed or reset), even while
+    /// earlier events still wait to be received.
     pub fn is_connected(&self) -> bool {
         self.shared.is_connected()
     }
 }
 
 impl Drop for AsyncClient {
-    /// Closes the connection; the connection task flushes what is queued (within the close
-    /// timeout) in the background.
+    /// Asks the connection task to flush what is queued and close (within the close timeout),
+    /// without waiting for it. That happens only while the runtime keeps running: a runtime
+    /// that stops (as when `#[tokio::main]` returns) drops the task, and whatever it had not
+    /// written yet is lost. Use [`close`](AsyncClient::close)`.await` to be sure.
     fn drop(&mut self) {
         self.events.close();
         self.shared.close();

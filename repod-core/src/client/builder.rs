@@ -160,15 +160,20 @@ impl ClientBuilder {
         let stream = conn::connect(addr, &label, self.connect_timeout).await?;
         let (shared, outbox, events_tx, events_rx) = self.parts();
         shared.mark_connected();
-        tokio::spawn(conn::run(
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let task = conn::run(
             stream,
             label,
             shared.clone(),
             outbox,
             events_tx,
             self.task_config(),
-        ));
-        Ok(AsyncClient::new(shared, events_rx))
+        );
+        tokio::spawn(async move {
+            let reason = task.await;
+            let _ = done_tx.send(reason);
+        });
+        Ok(AsyncClient::new(shared, events_rx, done_rx))
     }
 
     fn task_config(&self) -> TaskConfig {

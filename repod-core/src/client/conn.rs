@@ -5,6 +5,7 @@
 //! `disconnected` as the last event.
 
 use std::fmt;
+use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,7 +196,7 @@ pub(crate) async fn run(
         tokio::time::sleep(config.close_timeout).await;
     };
     let reason = {
-        let read = read_loop(reader, &events, shared.codec);
+        let read = read_loop(reader, &events, &shared);
         let write = write_outbox(writer, &mut outbox, config.close_timeout);
         tokio::pin!(close_deadline, read, write);
         tokio::select! {
@@ -218,7 +219,7 @@ pub(crate) async fn run(
                 WriteEnd::Reset { timed_out: false } | WriteEnd::Dropped => {
                     "closed by client".to_owned()
                 }
-                WriteEnd::Failed(error) => format!("i/o error: {error}"),
+                WriteEnd::Failed(error) => io_reason(&error),
             },
         }
     };
@@ -240,14 +241,15 @@ pub(crate) async fn run(
 async fn read_loop<R: FrameReader>(
     mut reader: R,
     events: &mpsc::Sender<RawMessage>,
-    codec: CodecKind,
+    shared: &Shared,
 ) -> String {
+    let codec = shared.codec;
     let mut first = true;
     loop {
         let payload = match reader.next_frame().await {
             None => return "closed by peer".to_owned(),
             Some(Ok(payload)) => payload,
-            Some(Err(FrameError::Io(error))) => return format!("i/o error: {error}"),
+            Some(Err(FrameError::Io(error))) => return io_reason(&error),
             Some(Err(error)) => {
                 tracing::warn!(target: "repod::client", %error, "broken frame from server");
                 emit(events, codec, &ErrorMessage::new(error.to_string())).await;
@@ -261,9 +263,7 @@ async fn read_loop<R: FrameReader>(
             }
             Ok(raw) => {
                 tracing::trace!(target: "repod::client", action = raw.action(), len = raw.payload().len(), "received");
-                // A closed receiver means the client is gone: keep reading so the writer can
-                // finish flushing, and drop what arrives.
-                let _ = events.send(raw).await;
+                deliver(events, raw, &reader, shared).await;
             }
             Err(error) => {
                 tracing::warn!(target: "repod::client", %error, "undecodable message from server");
@@ -271,6 +271,51 @@ async fn read_loop<R: FrameReader>(
                 emit(events, codec, &ErrorMessage::new(text)).await;
             }
         }
+    }
+}
+
+/// Hands a received message to the application's event queue.
+///
+/// A full queue (an application that does not pump) stops the reader here, which is the
+/// backpressure the server feels. Meanwhile the transport is watched, without reading, for the
+/// server's end of the connection: once it has closed or reset the connection, the client is
+/// marked disconnected at once, though the messages before the end still wait to be pumped.
+async fn deliver<R: FrameReader>(
+    events: &mpsc::Sender<RawMessage>,
+    raw: RawMessage,
+    reader: &R,
+    shared: &Shared,
+) {
+    let permit = match events.try_reserve() {
+        Ok(permit) => Ok(permit),
+        // The client is gone: keep reading so the writer can finish flushing, and drop what
+        // arrives.
+        Err(mpsc::error::TrySendError::Closed(())) => return,
+        Err(mpsc::error::TrySendError::Full(())) => {
+            tokio::select! {
+                biased;
+                permit = events.reserve() => permit,
+                () = reader.peer_gone() => {
+                    tracing::debug!(target: "repod::client", "the server ended the connection while events wait to be pumped");
+                    shared.mark_closed();
+                    events.reserve().await
+                }
+            }
+        }
+    };
+    if let Ok(permit) = permit {
+        permit.send(raw);
+    }
+}
+
+/// The reason given for a connection that failed with `error`.
+fn io_reason(error: &io::Error) -> String {
+    match error.kind() {
+        // The server gave up on this connection without flushing it (a repod server does so to
+        // a client that does not read: a slow consumer, or a close or shutdown that ran out of
+        // time), or its host dropped it.
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => "reset by peer".to_owned(),
+        _ => format!("i/o error: {error}"),
     }
 }
 

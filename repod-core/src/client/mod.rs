@@ -14,8 +14,10 @@
 //!   did not decode (the connection stays up), a frame was larger than the maximum frame
 //!   length or cut short (the connection closes), or a message body did not fit its handler.
 //! * `disconnected` ([`Disconnected`](crate::Disconnected)): once, last, whichever side
-//!   closed; its `reason` says why: `"closed by peer"`, `"closed by client"`, `"i/o error:
-//!   …"`, `"protocol error: …"`, or the connect error.
+//!   closed; its `reason` says why: `"closed by peer"`, `"closed by client"`, `"reset by
+//!   peer"` (the server dropped the connection without flushing it, as a repod server does to
+//!   a client too slow to read, or still behind when a close or a shutdown ran out of time),
+//!   `"i/o error: …"`, `"protocol error: …"`, or the connect error.
 //!
 //! A failed connect yields `error` then `disconnected`, and never `connected`.
 //!
@@ -32,7 +34,9 @@
 //! queued, whether or not the game is pumping. Sockets use `TCP_NODELAY`. Both queues are
 //! bounded: a full send queue makes `send` fail with [`SendError::QueueFull`], and a full
 //! event queue (a game that stopped pumping) stops the reader, so the server sees the
-//! backpressure and memory stays bounded.
+//! backpressure and memory stays bounded. The stopped reader still watches the socket, without
+//! reading, for the server's end of the connection: `is_connected()` turns false when it
+//! arrives, pumping or not.
 //!
 //! # Defaults
 //!

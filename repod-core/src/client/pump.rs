@@ -122,7 +122,9 @@ impl Client {
         self.shared.close();
     }
 
-    /// Whether the connection is established and not closing.
+    /// Whether the connection is established and not closing. It turns false as soon as the
+    /// client closes, or sees the server's end of the connection (closed or reset), whether or
+    /// not the game pumps; events received before the end still wait for `pump`.
     pub fn is_connected(&self) -> bool {
         self.shared.is_connected()
     }
@@ -159,7 +161,9 @@ impl ClientSender {
         self.shared.close();
     }
 
-    /// Whether the connection is established and not closing.
+    /// Whether the connection is established and not closing. It turns false as soon as the
+    /// client closes, or sees the server's end of the connection (closed or reset), whether or
+    /// not the game pumps; events received before the end still wait for `pump`.
     pub fn is_connected(&self) -> bool {
         self.shared.is_connected()
     }

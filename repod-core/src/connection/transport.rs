@@ -6,10 +6,11 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
@@ -22,6 +23,11 @@ pub(crate) trait FrameReader: Send + 'static {
     /// The next frame's payload (without its header); `None` once the peer ended the stream
     /// cleanly. Cancel safe: dropping the future loses nothing.
     fn next_frame(&mut self) -> impl Future<Output = Option<Result<Bytes, FrameError>>> + Send;
+
+    /// Resolves once the peer has closed or reset the transport, without reading anything:
+    /// a reader that stopped taking frames (its consumer is full) still learns at once that
+    /// the peer is gone. A transport that cannot tell never resolves. Cancel safe.
+    fn peer_gone(&self) -> impl Future<Output = ()> + Send;
 }
 
 /// The sending half of a transport: complete frames (header included) out.
@@ -40,8 +46,8 @@ pub(crate) trait FrameWriter: Send + 'static {
     fn reset(self);
 }
 
-/// Capacity of the TCP writer's buffer: frames queued together are written in one call.
-const WRITE_BUFFER: usize = 64 * 1024;
+/// Frames fed together are copied into one buffer of up to this many bytes per write.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// The reading half of a TCP connection.
 pub(crate) struct TcpReader {
@@ -49,8 +55,14 @@ pub(crate) struct TcpReader {
 }
 
 /// The writing half of a TCP connection.
+///
+/// A frame fed alone is written from where it lies, without a copy; frames fed together are
+/// gathered into one buffer, so a burst costs one write per 64 KiB.
 pub(crate) struct TcpWriter {
-    out: BufWriter<OwnedWriteHalf>,
+    write: OwnedWriteHalf,
+    /// The first frame fed since the last write, not copied yet.
+    single: Option<Bytes>,
+    buf: BytesMut,
 }
 
 /// Splits a TCP connection into its frame reader and writer, with `TCP_NODELAY` set (a frame
@@ -66,7 +78,9 @@ pub(crate) fn tcp(stream: TcpStream, max_frame_len: usize) -> (TcpReader, TcpWri
             frames: FramedRead::new(read, codec),
         },
         TcpWriter {
-            out: BufWriter::with_capacity(WRITE_BUFFER, write),
+            write,
+            single: None,
+            buf: BytesMut::new(),
         },
     )
 }
@@ -75,22 +89,91 @@ impl FrameReader for TcpReader {
     async fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
         self.frames.next().await
     }
+
+    async fn peer_gone(&self) {
+        let watch = match watch_handle(self.frames.get_ref().as_ref()) {
+            Ok(watch) => watch,
+            Err(error) => {
+                tracing::debug!(target: "repod::connection", %error, "cannot watch the socket for its end");
+                return std::future::pending().await;
+            }
+        };
+        loop {
+            match watch.ready(Interest::READABLE).await {
+                Ok(ready) if ready.is_read_closed() || ready.is_error() => return,
+                Ok(_) => {
+                    // Data arrived, not the end: forget this readiness (on the watching handle
+                    // only) and wait for the next event. Nothing is read.
+                    let _ = watch.try_io(Interest::READABLE, || {
+                        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                    });
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// A second handle on the socket of `stream`, registered with the runtime on its own, to wait
+/// for the socket's end without reading. Waiting on `stream` itself would not do: readiness
+/// cleared there to wait for the next event would stall its reader, since data already waiting
+/// raises no new event. Dropping the handle leaves the connection open.
+fn watch_handle(stream: &TcpStream) -> io::Result<TcpStream> {
+    let socket = socket2::SockRef::from(stream).try_clone()?;
+    let std_stream: std::net::TcpStream = socket.into();
+    std_stream.set_nonblocking(true)?;
+    TcpStream::from_std(std_stream)
 }
 
 impl FrameWriter for TcpWriter {
     async fn feed(&mut self, frame: Bytes) -> io::Result<()> {
-        self.out.write_all(&frame).await
+        if self.buf.is_empty() && self.single.is_none() {
+            self.single = Some(frame);
+            return Ok(());
+        }
+        if let Some(single) = self.single.take() {
+            self.buf.extend_from_slice(&single);
+        }
+        if self.buf.len() + frame.len() > WRITE_BATCH {
+            self.write.write_all(&self.buf).await?;
+            self.buf.clear();
+        }
+        if frame.len() >= WRITE_BATCH {
+            self.write.write_all(&frame).await
+        } else {
+            self.buf.extend_from_slice(&frame);
+            Ok(())
+        }
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        self.out.flush().await
+        if let Some(single) = self.single.take() {
+            self.write.write_all(&single).await?;
+        } else if !self.buf.is_empty() {
+            self.write.write_all(&self.buf).await?;
+            self.buf.clear();
+            if self.buf.capacity() > 4 * WRITE_BATCH {
+                self.buf = BytesMut::new();
+            }
+        }
+        self.write.flush().await
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
-        self.out.shutdown().await
+        self.flush().await?;
+        self.write.shutdown().await
     }
 
     fn reset(self) {
-        drop(self);
+        let write = self.write;
+        // A zero linger makes the close a reset: the kernel drops what it still holds for the
+        // peer instead of trying to deliver it (perhaps for minutes, to a peer that does not
+        // read), and the peer's next read fails with "connection reset".
+        if let Err(error) = socket2::SockRef::from(write.as_ref()).set_linger(Some(Duration::ZERO))
+        {
+            tracing::debug!(target: "repod::connection", %error, "cannot set SO_LINGER");
+        }
+        // No FIN first: the socket closes, with the reset, when the reader drops its half.
+        write.forget();
     }
 }

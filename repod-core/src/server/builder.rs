@@ -161,8 +161,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
     }
 
     /// How many frames may wait in one connection's outbound queue. A peer whose queue is full
-    /// is disconnected with [`CloseReason::SlowConsumer`]; nobody waits for it. The default is
-    /// 4,096 frames.
+    /// is disconnected with [`CloseReason::SlowConsumer`]: its connection is reset, dropping
+    /// what was queued for it; nobody waits for it. The default is 4,096 frames.
     pub fn outbound_queue_frames(mut self, frames: usize) -> Self {
         self.config.outbound_queue_frames = frames.max(1);
         self
@@ -185,8 +185,9 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
-    /// How long a graceful shutdown waits for queued frames to be written before it drops the
-    /// remaining connections. The default is 5 seconds.
+    /// How long a graceful shutdown waits for queued frames to be written before it resets the
+    /// connections still writing (their peers read "connection reset"). The default is 5
+    /// seconds.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
         self
@@ -194,8 +195,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
 
     /// How long a connection closed with flushing (by [`Context::disconnect`](super::Context::disconnect),
     /// after a protocol error's reply, at shutdown) may take to write what is queued to it.
-    /// A peer that does not read by then is dropped, so a closed connection never lingers.
-    /// The default is 5 seconds.
+    /// A peer that does not read by then is cut off with a reset, so a closed connection never
+    /// lingers, not even as unsent data in the kernel. The default is 5 seconds.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.config.close_timeout = timeout;
         self

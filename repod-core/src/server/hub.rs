@@ -765,7 +765,7 @@ pub struct Hub<Ch: Channel> {
     commands: Option<mpsc::Receiver<Command<Ch>>>,
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -1032,7 +1032,9 @@ impl<Ch: Channel> Hub<Ch> {
                     tracing::error!(target: "repod::server", panic = %panic_message(&*p), "server on_disconnect hook panicked");
                 }
             }
-            if !reason.flushes() {
+            if reason.resets() {
+                s.outbox.abort();
+            } else if !reason.flushes() {
                 s.outbox.cancel();
             }
             // Dropping the outbox lets the writer flush what is queued, then close.

@@ -56,6 +56,7 @@ pub use crate::connection::{Outbox, OutboxReceiver, PushError};
 
 use self::builder::{ServerConfig, Tick};
 use self::conn::{ConnConfig, ConnEvent, OpenGuard};
+use self::hub::panic_message;
 use crate::codec::Codec;
 use crate::connection::transport;
 use crate::error::{CloseReason, CodecError, SendError};
@@ -81,9 +82,14 @@ pub enum ServerError {
     /// The local address of the listener could not be read.
     #[error("cannot read the listener's local address: {0}")]
     LocalAddr(#[source] io::Error),
-    /// The server has shut down (or the code run through a handle panicked).
+    /// The server has shut down, or is shutting down.
     #[error("the server is not running")]
     Closed,
+    /// The closure run through [`ServerHandle::call`] or [`ServerHandle::call_blocking`]
+    /// panicked, with this message. The panic was caught on the dispatch loop: the server
+    /// keeps running, and what the closure changed before it panicked stays changed.
+    #[error("the code run on the server panicked: {0}")]
+    CallPanicked(String),
     /// The server's dispatch loop (or its background thread) panicked outside any handler
     /// (handler panics are caught and close only their channel).
     #[error("the server's dispatch loop panicked")]
@@ -215,8 +221,8 @@ impl<Ch: Channel> Server<Ch> {
 
     /// Serves until [`ServerHandle::shutdown`] is called, then shuts down gracefully: stops
     /// accepting, closes every channel with [`CloseReason::Shutdown`] (running `on_close` and
-    /// `on_disconnect`), waits up to the shutdown timeout for queued frames to be written, drops
-    /// what is left and returns.
+    /// `on_disconnect`), waits up to the shutdown timeout for queued frames to be written,
+    /// resets the connections still writing (their peers read "connection reset") and returns.
     pub async fn run(self) -> Result<(), ServerError> {
         // The loop runs as a task of its own, on a runtime worker, even when `run` is awaited
         // in `block_on`: a loop on the `block_on` thread would make every message cross
@@ -324,7 +330,11 @@ impl<Ch: Channel> Server<Ch> {
             .await
             .is_ok();
         if !flushed {
-            tracing::warn!(target: "repod::server", timeout = ?config.shutdown_timeout, "shutdown timeout: dropping connections that were still writing");
+            tracing::warn!(target: "repod::server", timeout = ?config.shutdown_timeout, "shutdown timeout: resetting connections that were still writing");
+            // Reset what is left, and wait for the writers to do it: a task dropped with the
+            // runtime would close its socket the ordinary way, cutting a frame in half.
+            abort_all.cancel();
+            let _ = tokio::time::timeout(ABORT_WAIT, writers.recv()).await;
         }
         abort_all.cancel();
         tracing::debug!(target: "repod::server", "server stopped");
@@ -442,6 +452,22 @@ fn handle_command<Ch: Channel>(hub: &mut Hub<Ch>, command: Command<Ch>) {
         Command::Resume(id, f) => hub.resume(id, f),
     }
 }
+
+/// The outcome of a [`ServerHandle::call`], as the caller sees it.
+fn call_result<R>(
+    received: Result<Result<R, String>, oneshot::error::RecvError>,
+) -> Result<R, ServerError> {
+    match received {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(message)) => Err(ServerError::CallPanicked(message)),
+        // The loop dropped the closure unrun: the server stopped first.
+        Err(_) => Err(ServerError::Closed),
+    }
+}
+
+/// How long a shutdown waits for the writers it reset to stop (they stop at once; this only
+/// bounds the wait).
+const ABORT_WAIT: Duration = Duration::from_secs(1);
 
 /// How many connection events the dispatch loop handles per wake-up, at most, before it looks
 /// at commands, new connections and the tick again.
@@ -651,11 +677,14 @@ impl<Ch: Channel> ServerHandle<Ch> {
 
     /// Runs `f` on the dispatch loop, with access to the state and every channel, and returns
     /// its result.
+    ///
+    /// Fails with [`ServerError::Closed`] when the server is not running, and with
+    /// [`ServerError::CallPanicked`] when `f` panics (the server keeps running).
     pub async fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R + Send + 'static,
     ) -> Result<R, ServerError> {
-        self.call_inner(f)?.await.map_err(|_| ServerError::Closed)
+        call_result(self.call_inner(f)?.await)
     }
 
     /// Like [`call`](ServerHandle::call), blocking the calling thread; for code outside any
@@ -668,18 +697,21 @@ impl<Ch: Channel> ServerHandle<Ch> {
         &self,
         f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R + Send + 'static,
     ) -> Result<R, ServerError> {
-        self.call_inner(f)?
-            .blocking_recv()
-            .map_err(|_| ServerError::Closed)
+        call_result(self.call_inner(f)?.blocking_recv())
     }
 
     fn call_inner<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut ServerContext<'_, Ch>) -> R + Send + 'static,
-    ) -> Result<oneshot::Receiver<R>, ServerError> {
+    ) -> Result<oneshot::Receiver<Result<R, String>>, ServerError> {
         let (tx, rx) = oneshot::channel();
         self.command(Command::Call(Box::new(move |ctx| {
-            let _ = tx.send(f(ctx));
+            let result = catch_unwind(AssertUnwindSafe(|| f(ctx))).map_err(|payload| {
+                let message = panic_message(&*payload);
+                tracing::error!(target: "repod::server", panic = %message, "code run through a server handle panicked");
+                message
+            });
+            let _ = tx.send(result);
         })))
         .map_err(|_| ServerError::Closed)?;
         Ok(rx)

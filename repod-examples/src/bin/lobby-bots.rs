@@ -113,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut client = client;
             let mut bot = Bot::default();
             let _ = tokio::time::timeout(play, client.run(&mut bot)).await;
-            client.close();
+            client.sender().close();
             let _ = tokio::time::timeout(Duration::from_secs(2), client.run(&mut bot)).await;
             bot
         }));

@@ -102,8 +102,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut client = client;
             let mut bot = Bot::default();
             let _ = tokio::time::timeout(play, client.run(&mut bot)).await;
-            client.close();
-            // Deliver what is left, `disconnected` last.
+            // Close through a sender, so `run` still delivers what is left, `disconnected` last.
+            client.sender().close();
             let _ = tokio::time::timeout(Duration::from_secs(2), client.run(&mut bot)).await;
             bot
         }));
