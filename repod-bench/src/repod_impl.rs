@@ -33,13 +33,13 @@ impl BenchChannel {
     fn moved(&mut self, ctx: &mut Context<'_, Self>, m: Move) {
         self.moves += 1;
         if ctx.state().echo {
-            ctx.send(&m);
+            let _ = ctx.send(&m);
         }
     }
 
     #[action]
     fn ping(&mut self, ctx: &mut Context<'_, Self>, p: Ping) {
-        ctx.send(&Pong {
+        let _ = ctx.send(&Pong {
             seq: p.seq,
             moves: self.moves,
         });

@@ -44,7 +44,7 @@ impl Channel for Player {
             },
             "echo" => match msg.decode::<Move>() {
                 Ok(m) => {
-                    ctx.send(&m);
+                    let _ = ctx.send(&m);
                 }
                 Err(e) => ctx.invalid_body(&msg, e),
             },
