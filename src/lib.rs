@@ -354,11 +354,11 @@ pub mod __private {
         ) {
             match (request_id, out.into_reply()) {
                 (::core::option::Option::Some(rid), ::core::result::Result::Ok(value)) => {
-                    ctx.reply_raw(rid, ::core::result::Result::Ok(&value));
+                    let _ = ctx.reply_raw(rid, ::core::result::Result::Ok(&value));
                 }
                 (::core::option::Option::Some(rid), ::core::result::Result::Err(error)) => {
                     let text = ::std::string::ToString::to_string(&error);
-                    ctx.reply_raw::<()>(rid, ::core::result::Result::Err(&text));
+                    let _ = ctx.reply_raw::<()>(rid, ::core::result::Result::Err(&text));
                 }
                 (::core::option::Option::None, ::core::result::Result::Ok(_)) => {
                     ::tracing::trace!(target: "repod::server", action, "a request type sent as a plain message: its reply is dropped");
@@ -398,7 +398,7 @@ pub mod __private {
         if let ::core::option::Option::Some(rid) = request_id {
             let text = ::std::format!("action {action:?} does not answer requests");
             ::tracing::debug!(target: "repod::server", action, rid, "a request for a handler that does not answer");
-            ctx.reply_raw::<()>(rid, ::core::result::Result::Err(&text));
+            let _ = ctx.reply_raw::<()>(rid, ::core::result::Result::Err(&text));
         }
     }
 

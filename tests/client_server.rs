@@ -42,12 +42,12 @@ struct EchoChannel;
 impl EchoChannel {
     #[action]
     fn echo(&mut self, ctx: &mut Context<'_, Self>, msg: Echo) {
-        ctx.send(&msg);
+        let _ = ctx.send(&msg);
     }
 
     #[action("kick")]
     fn kick(&mut self, ctx: &mut Context<'_, Self>) {
-        ctx.send(&ErrorMessage::new("bye"));
+        let _ = ctx.send(&ErrorMessage::new("bye"));
         ctx.disconnect();
     }
 

@@ -148,7 +148,7 @@ impl Player {
         if lobby.matching.len() as u32 >= req.players {
             let waiting: Vec<_> = ctx.state_mut().matching.drain(..).rev().collect();
             for (position, reply) in waiting {
-                ctx.reply(reply, &MatchFound { position });
+                let _ = ctx.reply(reply, &MatchFound { position });
             }
         }
     }
@@ -169,7 +169,7 @@ impl Player {
         // Answered from another thread, through the tokens alone.
         std::thread::spawn(move || {
             for (n, reply) in stalled {
-                reply.send(&n);
+                let _ = reply.send(&n);
             }
         });
     }
@@ -194,7 +194,7 @@ impl Player {
                 .get("text")
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            ctx.reply_raw(rid, Ok(&text));
+            let _ = ctx.reply_raw(rid, Ok(&text));
         }
     }
 }

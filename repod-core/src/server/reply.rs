@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::channel::Channel;
 use super::hub::{ChannelId, Context, ServerContext};
 use crate::codec::CodecKind;
+use crate::error::{CodecError, SendError};
 use crate::message::Request;
 
 /// The text of the error reply sent for a [`ReplyTo`] dropped unanswered.
@@ -57,17 +58,14 @@ impl ReplyRoute {
         max_frame_len: usize,
         rid: u64,
         outcome: Result<&T, &str>,
-    ) -> Option<Bytes> {
-        match codec.encode_reply(rid, outcome, max_frame_len) {
-            Ok(frame) => Some(frame),
-            Err(error) => {
+    ) -> Result<Bytes, CodecError> {
+        codec
+            .encode_reply(rid, outcome, max_frame_len)
+            .or_else(|error| {
                 tracing::error!(target: "repod::server", rid, %error, "cannot encode a reply: answering with an error");
                 let text = format!("the server cannot encode its reply: {error}");
-                codec
-                    .encode_reply::<()>(rid, Err(&text), max_frame_len)
-                    .ok()
-            }
-        }
+                codec.encode_reply::<()>(rid, Err(&text), max_frame_len)
+            })
     }
 }
 
@@ -83,12 +81,13 @@ struct Target {
 
 impl Target {
     /// Encodes on the calling thread and hands the frame to the dispatch loop.
-    fn send<T: Serialize + ?Sized>(self, outcome: Result<&T, &str>) -> bool {
+    fn send<T: Serialize + ?Sized>(self, outcome: Result<&T, &str>) -> Result<(), SendError> {
         let route = &self.route;
-        match ReplyRoute::encode(route.codec, route.max_frame_len, self.rid, outcome) {
-            Some(frame) => route.tx.send((self.channel, frame)).is_ok(),
-            None => false,
-        }
+        let frame = ReplyRoute::encode(route.codec, route.max_frame_len, self.rid, outcome)?;
+        route
+            .tx
+            .send((self.channel, frame))
+            .map_err(|_| SendError::Closed)
     }
 }
 
@@ -120,7 +119,7 @@ impl Target {
 /// impl Queue {
 ///     fn start(&mut self, name: &str) {
 ///         for reply in self.waiting.drain(..) {
-///             reply.send(&name.to_owned());
+///             let _ = reply.send(&name.to_owned());
 ///         }
 ///     }
 /// }
@@ -147,22 +146,23 @@ impl<R: Request> ReplyTo<R> {
     /// Answers with the reply. Encodes it here and queues it to the dispatch loop, which
     /// sends it to the channel.
     ///
-    /// Returns `false` if nothing was queued: the message was not a request, or the server has
-    /// stopped. A channel that has closed meanwhile is skipped on the loop.
-    pub fn send(mut self, reply: &R::Reply) -> bool {
+    /// Fails with [`SendError::Closed`] once the server has stopped. A channel that has closed
+    /// meanwhile is skipped on the loop. For a message that was not a request there is nothing
+    /// to send, and this does nothing.
+    pub fn send(mut self, reply: &R::Reply) -> Result<(), SendError> {
         match self.target.take() {
             Some(target) => target.send(Ok(reply)),
-            None => false,
+            None => Ok(()),
         }
     }
 
     /// Answers with an error: the caller's request fails with this text.
     ///
-    /// Returns `false` like [`send`](ReplyTo::send).
-    pub fn fail(mut self, error: impl fmt::Display) -> bool {
+    /// Fails like [`send`](ReplyTo::send).
+    pub fn fail(mut self, error: impl fmt::Display) -> Result<(), SendError> {
         match self.target.take() {
             Some(target) => target.send::<()>(Err(&error.to_string())),
-            None => false,
+            None => Ok(()),
         }
     }
 }
@@ -193,7 +193,7 @@ impl<R> Drop for ReplyTo<R> {
     fn drop(&mut self) {
         if let Some(target) = self.target.take() {
             tracing::debug!(target: "repod::server", id = target.channel.get(), rid = target.rid, action = target.action, "reply token dropped unanswered: sending an error reply");
-            target.send::<()>(Err(DROPPED_REPLY));
+            let _ = target.send::<()>(Err(DROPPED_REPLY));
         }
     }
 }
@@ -221,23 +221,23 @@ impl<Ch: Channel> Context<'_, Ch> {
     }
 
     /// Answers a token now, queuing the reply to its channel in order with this context's
-    /// other sends. Returns `false` if nothing was queued (the channel is gone, its queue is
-    /// full, or the message was not a request).
-    pub fn reply<R: Request>(&mut self, to: ReplyTo<R>, reply: &R::Reply) -> bool {
+    /// other sends. Fails like [`send_to`](Context::send_to) (the channel is gone, or its queue
+    /// is full); does nothing for a message that was not a request.
+    pub fn reply<R: Request>(&mut self, to: ReplyTo<R>, reply: &R::Reply) -> Result<(), SendError> {
         match to.take() {
             Some(target) => self.queue_reply(target.channel, target.rid, Ok(reply)),
-            None => false,
+            None => Ok(()),
         }
     }
 
     /// Answers the request `request_id` of this channel's peer with a value (`Ok`) or an error
     /// text (`Err`), for fallback handlers and hand-written channels, which see requests as
-    /// [`RawMessage`](crate::RawMessage)s. Returns `false` if it could not be queued.
+    /// [`RawMessage`](crate::RawMessage)s. Fails like [`send`](Context::send).
     pub fn reply_raw<T: Serialize + ?Sized>(
         &mut self,
         request_id: u64,
         outcome: Result<&T, &str>,
-    ) -> bool {
+    ) -> Result<(), SendError> {
         self.queue_reply(self.id(), request_id, outcome)
     }
 }
@@ -252,7 +252,7 @@ impl<Ch: Channel> Context<'_, Ch> {
             if !self.was_answered(rid) {
                 let text = format!("no handler answered action {action:?}");
                 tracing::debug!(target: "repod::server", id = self.id().get(), action, rid, "the fallback did not answer a request");
-                self.reply_raw::<()>(rid, Err(&text));
+                let _ = self.reply_raw::<()>(rid, Err(&text));
             }
         }
     }
@@ -261,10 +261,10 @@ impl<Ch: Channel> Context<'_, Ch> {
 impl<Ch: Channel> ServerContext<'_, Ch> {
     /// Answers a token now, from a tick or code run on the loop through a
     /// [`ServerHandle`](super::ServerHandle); see [`Context::reply`].
-    pub fn reply<R: Request>(&mut self, to: ReplyTo<R>, reply: &R::Reply) -> bool {
+    pub fn reply<R: Request>(&mut self, to: ReplyTo<R>, reply: &R::Reply) -> Result<(), SendError> {
         match to.take() {
             Some(target) => self.queue_reply(target.channel, target.rid, Ok(reply)),
-            None => false,
+            None => Ok(()),
         }
     }
 }
