@@ -181,7 +181,7 @@ fn group(c: &mut Criterion) {
             let sent = hub.with_context(|ctx| {
                 members
                     .iter()
-                    .filter(|&&id| ctx.send_to(id, black_box(&state)))
+                    .filter(|&&id| ctx.send_to(id, black_box(&state)).is_ok())
                     .count()
             });
             drain(&mut peers);
