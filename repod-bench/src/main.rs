@@ -624,7 +624,7 @@ async fn rooms_workload(plan: &Plan, modes: &[String]) -> io::Result<()> {
                     )
                 })?;
                 eprintln!(
-                    "  rooms {mode} {} {}: offered {}, delivered {} ({:.4}), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, RSS {:.1} MiB (joined: {:.1} MiB), server CPU {:.2}, clients CPU {:.2} (busiest {:.2})",
+                    "  rooms {mode} {} {}: offered {}, delivered {} ({:.4}), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, RSS {:.1} MiB (joined: {:.1} MiB), server CPU {:.2}, clients CPU {:.2} (busiest {:.2}), machine busy {:.2} of {:.1} cores",
                     codec.name(),
                     imp.name(),
                     report::rate(r.offered_per_s),
@@ -638,6 +638,8 @@ async fn rooms_workload(plan: &Plan, modes: &[String]) -> io::Result<()> {
                     r.server_cpu,
                     r.client_cpu_total,
                     r.client_cpu_max,
+                    r.machine_cpu,
+                    r.machine_cores,
                 );
                 results.push((imp.name(), r));
             }

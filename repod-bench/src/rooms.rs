@@ -27,7 +27,7 @@ use repod_core::{Codec, CodecKind, Message};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::child::{cpu_seconds, ServerProcess};
+use crate::child::{cpu_seconds, machine_cpu_seconds, ServerProcess};
 use crate::load::Conn;
 use crate::proto::{JoinRoom, RoomHead, RoomState};
 use crate::{Impl, ServeConfig};
@@ -526,6 +526,11 @@ pub struct RoomsResult {
     pub client_cpu_max: f64,
     /// CPU of all client processes together, in cores.
     pub client_cpu_total: f64,
+    /// CPU busy on the whole machine (every process, the kernel's softirq work included),
+    /// in cores.
+    pub machine_cpu: f64,
+    /// Cores of the machine, as `/proc/stat` counts them over the window.
+    pub machine_cores: f64,
     pub misrouted: u64,
     /// Deliveries counted, and offered, in the window.
     pub delivered: u64,
@@ -575,12 +580,14 @@ pub async fn run(imp: Impl, serve: ServeConfig, plan: RoomsPlan) -> io::Result<R
     let pids: Vec<u32> = clients.iter().map(ClientProcess::pid).collect();
     let spid = server.pid()?;
     sleep_until_ns(t0).await;
+    let machine_before = machine_cpu_seconds()?;
     let server_before = cpu_seconds(spid)?;
     let clients_before: Vec<f64> = pids
         .iter()
         .map(|&p| cpu_seconds(p))
         .collect::<io::Result<_>>()?;
     sleep_until_ns(t1).await;
+    let machine_after = machine_cpu_seconds()?;
     let server_after = cpu_seconds(spid)?;
     let clients_after: Vec<f64> = pids
         .iter()
@@ -633,6 +640,8 @@ pub async fn run(imp: Impl, serve: ServeConfig, plan: RoomsPlan) -> io::Result<R
         server_cpu: (server_after - server_before) / secs,
         client_cpu_max: client_cpu.iter().copied().fold(0.0, f64::max),
         client_cpu_total: client_cpu.iter().sum(),
+        machine_cpu: (machine_after.0 - machine_before.0) / secs,
+        machine_cores: (machine_after.1 - machine_before.1) / secs,
         misrouted,
         delivered: hist.count(),
         offered,
@@ -648,7 +657,7 @@ pub fn print(title: &str, results: &[(&'static str, RoomsResult)]) {
     println!("| figure | {} | repod/baseline |", names.join(" | "));
     println!("|---|{}---:|", "---:|".repeat(names.len()));
     type Row = (&'static str, fn(&RoomsResult) -> f64, fn(f64) -> String);
-    let rows: [Row; 13] = [
+    let rows: [Row; 15] = [
         (
             "nominal deliveries/s (C × H)",
             |r| r.nominal_per_s,
@@ -685,6 +694,16 @@ pub fn print(title: &str, results: &[(&'static str, RoomsResult)]) {
         (
             "client processes CPU, total (cores)",
             |r| r.client_cpu_total,
+            |v| format!("{v:.2}"),
+        ),
+        (
+            "whole machine CPU busy (cores)",
+            |r| r.machine_cpu,
+            |v| format!("{v:.2}"),
+        ),
+        (
+            "rest: other processes, softirq (cores)",
+            |r| (r.machine_cpu - r.server_cpu - r.client_cpu_total).max(0.0),
             |v| format!("{v:.2}"),
         ),
         (

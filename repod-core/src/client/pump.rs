@@ -5,9 +5,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::ToSocketAddrs;
 use tokio::sync::mpsc;
 
+use super::addr::ServerAddr;
 use super::conn::Shared;
 use super::pending::{self, Calls, Ticket};
 use super::{ClientBuilder, ClientContext, Listener};
@@ -59,10 +59,7 @@ impl Client {
     /// Starts connecting to `addr` with the default settings; returns at once.
     ///
     /// See [`ClientBuilder::connect`].
-    pub fn connect<A>(addr: A) -> Result<Client, ConnectError>
-    where
-        A: ToSocketAddrs + std::fmt::Debug + Send + 'static,
-    {
+    pub fn connect<A: ServerAddr>(addr: A) -> Result<Client, ConnectError> {
         ClientBuilder::new().connect(addr)
     }
 
@@ -220,7 +217,8 @@ impl Client {
         self.shared.close();
     }
 
-    /// Whether the connection is established and not closing. It turns false as soon as the
+    /// Whether the TCP connection is up (from `socketConnect` on, whether or not the server
+    /// has accepted it yet) and not closing. It turns false as soon as the
     /// client closes, or sees the server's end of the connection (closed or reset), whether or
     /// not the game pumps; events received before the end still wait for `pump`.
     pub fn is_connected(&self) -> bool {
@@ -279,7 +277,8 @@ impl ClientSender {
         self.shared.close();
     }
 
-    /// Whether the connection is established and not closing. It turns false as soon as the
+    /// Whether the TCP connection is up (from `socketConnect` on, whether or not the server
+    /// has accepted it yet) and not closing. It turns false as soon as the
     /// client closes, or sees the server's end of the connection (closed or reset), whether or
     /// not the game pumps; events received before the end still wait for `pump`.
     pub fn is_connected(&self) -> bool {
