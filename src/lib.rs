@@ -14,6 +14,9 @@
 //!   dispatch loop (so they reach each other's state without locks), broadcast encoded once,
 //!   bounded queues and slow-consumer protection.
 //! * A game-loop [client](client::Client) with `pump()`, and an [async one](client::AsyncClient).
+//! * Typed requests on the same connection: `#[reply(T)]` on a message declares its answer, a
+//!   handler answers by returning it (or later, through a [`ReplyTo`]), and clients await it
+//!   with a deadline ([request and reply](guide::request_reply)).
 //! * Length-prefixed frames with [bincode](Bincode) (default) or [MessagePack](MsgPack),
 //!   byte-compatible with Python repod, so Python clients and servers interoperate.
 //!

@@ -233,12 +233,13 @@ fn what_python_may_send_under_rid() {
 fn broken_bincode_envelopes_are_errors() {
     let decode = |bytes: &[u8]| CodecKind::Bincode.decode_raw(Bytes::copy_from_slice(bytes));
     for broken in [
-        &b"\x01\x00"[..],          // the marker alone
-        b"\x01\x00\x09\x01",       // an unknown kind
-        b"\x01\x00\x00",           // no id
-        b"\x01\x00\x00\xfb\x01",   // a cut varint
-        b"\x01\x00\x00\x01",       // a request without its action
-        b"\x01\x00\x00\x01\x05ab", // an action cut short
+        &b"\x01\x00"[..],            // the marker alone
+        b"\x01\x00\x09\x01",         // an unknown kind
+        b"\x01\x00\x00",             // no id
+        b"\x01\x00\x00\xfb\x01",     // a cut varint
+        b"\x01\x00\x00\x01",         // a request without its action
+        b"\x01\x00\x00\x01\x05ab",   // an action cut short
+        b"\x01\x00\x00\x0b\x01\x00", // a request for the reserved name itself
     ] {
         assert!(
             matches!(decode(broken), Err(CodecError::Malformed { .. })),
@@ -246,6 +247,12 @@ fn broken_bincode_envelopes_are_errors() {
             decode(broken)
         );
     }
+    // The reserved name cannot be sent as an action.
+    let reserved = CodecKind::Bincode.encode_frame("\0", &(), 1024);
+    assert!(
+        matches!(reserved, Err(CodecError::Encode { .. })),
+        "{reserved:?}"
+    );
     // A reply whose value is cut short is a decode error of the reply, not of the frame.
     let raw = decode(b"\x01\x00\x01\x01\x05ab").unwrap();
     assert!(matches!(

@@ -116,6 +116,12 @@ impl Codec for Bincode {
             action: action.to_owned(),
             reason: e.to_string(),
         };
+        if action == envelope::BINCODE_MARKER {
+            return Err(CodecError::Encode {
+                action: action.to_owned(),
+                reason: "the action name \"\\0\" is reserved for requests and replies".to_owned(),
+            });
+        }
         bincode::encode_into_writer(action, BytesWriter(dst), config()).map_err(encode_err)?;
         bincode::serde::encode_into_writer(body, BytesWriter(dst), config()).map_err(encode_err)
     }
@@ -167,6 +173,11 @@ fn decode_envelope(payload: Bytes, at: usize) -> Result<RawMessage, CodecError> 
     match kind {
         envelope::KIND_REQUEST => {
             let (action, body_start) = read_str(&payload, after, "the request's action name")?;
+            if action == envelope::BINCODE_MARKER {
+                return Err(malformed(
+                    "a request's action cannot be the reserved name \"\\0\"".to_owned(),
+                ));
+            }
             let start = body_start - action.len();
             Ok(RawMessage::from_parts(
                 CodecKind::Bincode,

@@ -554,12 +554,14 @@ fn scan(payload: &[u8]) -> Result<Keys, CodecError> {
         )));
     }
     let mut keys = Keys::default();
+    // The first "rid" counts, even when it is not an id.
+    let mut rid_seen = false;
     for _ in 0..entries {
         let key = match payload.get(sc.pos) {
             Some(0xa0..=0xbf | 0xd9..=0xdb) => match sc.item()? {
                 Item::Str(r) => match &payload[r] {
                     b"action" if keys.action.is_none() => Key::Action,
-                    b"rid" if keys.rid.is_none() => Key::Rid,
+                    b"rid" if !rid_seen => Key::Rid,
                     b"ok" if keys.ok.is_none() => Key::Ok,
                     b"error" if keys.error.is_none() => Key::Error,
                     _ => Key::Other,
@@ -582,6 +584,7 @@ fn scan(payload: &[u8]) -> Result<Keys, CodecError> {
                 _ => return Err(CodecError::ActionNotAString),
             },
             Key::Rid => {
+                rid_seen = true;
                 let start = sc.pos;
                 sc.skip_value(1)?;
                 // Anything but an unsigned integer leaves the message a plain one.
