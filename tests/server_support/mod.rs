@@ -48,6 +48,8 @@ message!(Unknown = "unknown" { name: String });
 message!(Big = "big" { seq: u64, data: String });
 message!(Ticked = "ticked" { n: u64 });
 message!(Hello = "hello" { text: String });
+message!(Login = "login" { token: String });
+message!(WhoAmI = "whoami" {});
 
 /// One record of what happened on the server, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +117,12 @@ impl Channel for Game {
                 result.report(ctx, "fail");
             }
             "panic" => panic!("handler bug"),
+            "whoami" => {
+                // What authentication proved, if the server authenticates.
+                let from = ctx.id().get();
+                let text = ctx.identity::<String>().cloned().unwrap_or_default();
+                let _ = ctx.send(&Said { from, text });
+            }
             other => {
                 let action = other.to_owned();
                 let _ = ctx.send(&Unknown { name: action });

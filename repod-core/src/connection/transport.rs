@@ -65,6 +65,40 @@ pub(crate) struct TcpWriter {
     buf: BytesMut,
 }
 
+/// Turns on TCP keepalive: the system probes a connection silent for `idle`, then every
+/// 10 seconds (where it can be set), and ends it when the peer's machine does not answer; the
+/// next read then fails. `None` leaves the socket as it is.
+pub(crate) fn set_keepalive(stream: &TcpStream, idle: Option<Duration>) {
+    let Some(idle) = idle else { return };
+    let keepalive = socket2::TcpKeepalive::new().with_time(idle);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "windows"
+    ))]
+    let keepalive = keepalive.with_interval(KEEPALIVE_INTERVAL);
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(target: "repod::connection", %error, "cannot set TCP keepalive");
+    }
+}
+
+/// How often an unanswered keepalive probe is repeated, where the system lets it be set.
+#[cfg_attr(
+    not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "windows"
+    )),
+    allow(dead_code)
+)]
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Splits a TCP connection into its frame reader and writer, with `TCP_NODELAY` set (a frame
 /// leaves when it is flushed, not when the kernel decides).
 pub(crate) fn tcp(stream: TcpStream, max_frame_len: usize) -> (TcpReader, TcpWriter) {
