@@ -50,6 +50,7 @@ message!(Ticked = "ticked" { n: u64 });
 message!(Hello = "hello" { text: String });
 message!(Login = "login" { token: String });
 message!(WhoAmI = "whoami" {});
+message!(Rtt = "rtt" {});
 
 /// One record of what happened on the server, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +118,11 @@ impl Channel for Game {
                 result.report(ctx, "fail");
             }
             "panic" => panic!("handler bug"),
+            "rtt" => {
+                // The round trip the peer's heartbeat reported, in microseconds (0: none).
+                let n = ctx.rtt().map_or(0, |rtt| rtt.as_micros() as u64);
+                let _ = ctx.send(&Echo { n });
+            }
             "whoami" => {
                 // What authentication proved, if the server authenticates.
                 let from = ctx.id().get();
