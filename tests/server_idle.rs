@@ -113,3 +113,58 @@ async fn without_an_idle_timeout_a_quiet_peer_stays() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_client_with_a_heartbeat_outlives_the_idle_timeout() {
+    within(async {
+        let log = Log::default();
+        let codec = CodecKind::MsgPack;
+        let (addr, handle, server) = serve(
+            game_builder(&log)
+                .codec(codec)
+                .idle_timeout(Duration::from_millis(300)),
+        )
+        .await;
+        let mut client = repod::AsyncClient::builder()
+            .codec(codec)
+            .heartbeat(Duration::from_millis(50))
+            .connect_async(addr)
+            .await
+            .expect("connect");
+        // A peer without heartbeats, connected at the same time, is closed as idle...
+        let mut silent = TestClient::connect(addr, codec).await;
+        let error: ErrorMessage = silent.expect().await;
+        assert_eq!(error.message, "idle timeout");
+        // ...while the client, which sent nothing but heartbeats, is still served, and has
+        // measured its round trip; heartbeat answers never reach the application.
+        let rtt = loop {
+            if let Some(rtt) = client.rtt() {
+                break rtt;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert!(rtt > Duration::ZERO);
+        // Until the server holds a round trip reported by a heartbeat.
+        let server_rtt = loop {
+            client.send(&Rtt {}).unwrap();
+            let reply = loop {
+                let msg = client.recv().await.expect("still connected");
+                assert_ne!(msg.action(), "_heartbeat_ack");
+                assert_ne!(msg.action(), "error", "{msg:?}");
+                if msg.action() == "echo" {
+                    break msg.decode::<Echo>().unwrap();
+                }
+            };
+            if reply.n > 0 {
+                break reply.n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(server_rtt > 0);
+        assert!(client.is_connected());
+        assert_eq!(handle.connection_count(), 1);
+        handle.shutdown();
+        server.await.unwrap().unwrap();
+    })
+    .await;
+}

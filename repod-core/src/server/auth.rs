@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use super::hub::PeerInfo;
 use crate::codec::{Codec, CodecKind, RawMessage};
 use crate::connection::transport::FrameReader;
-use crate::message::Message;
+use crate::message::{Heartbeat, Message};
 
 /// What an authentication check proved about a peer, kept with its channel and read with
 /// [`Context::identity`](super::Context::identity).
@@ -113,14 +113,20 @@ impl Auth {
         codec: CodecKind,
         peer: PeerInfo,
     ) -> Result<Identity, Refusal> {
-        let payload = match frames.next_frame().await {
-            Some(Ok(payload)) => payload,
-            Some(Err(error)) => return Err(Refusal::Tell(error.to_string())),
-            None => return Err(Refusal::Gone),
+        let raw = loop {
+            let payload = match frames.next_frame().await {
+                Some(Ok(payload)) => payload,
+                Some(Err(error)) => return Err(Refusal::Tell(error.to_string())),
+                None => return Err(Refusal::Gone),
+            };
+            let raw = codec
+                .decode_raw(payload)
+                .map_err(|error| Refusal::Tell(error.to_string()))?;
+            // A client's heartbeat may come before its login; it is not an answer.
+            if raw.action() != Heartbeat::ACTION {
+                break raw;
+            }
         };
-        let raw = codec
-            .decode_raw(payload)
-            .map_err(|error| Refusal::Tell(error.to_string()))?;
         if raw.action() != self.action {
             return Err(Refusal::Tell("authentication required".to_owned()));
         }
