@@ -345,7 +345,7 @@ impl<Ch: Channel> Server<Ch> {
                     match &auth {
                         Some(auth) => {
                             accepts += 1;
-                            if accepts % EVICT_EVERY == 0 {
+                            if accepts.is_multiple_of(EVICT_EVERY) {
                                 auth.evict_stale();
                             }
                             // The channel is created once the peer is authenticated.
