@@ -76,34 +76,45 @@ pub fn init_tracing() {
 /// gracefully.
 pub async fn serve<Ch: Channel>(builder: ServerBuilder<Ch>, addr: &str) -> Result<(), ServerError> {
     let server = builder.bind(addr.to_owned()).await?;
+    // Listen for the signals before announcing the address: a signal sent as soon as the line
+    // is read must already find its handler.
+    let stop = shutdown_signal();
     println!("listening on {}", server.local_addr());
     let _ = std::io::stdout().flush();
     let handle = server.handle();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        stop.await;
         handle.shutdown();
     });
     server.run().await
 }
 
-async fn shutdown_signal() {
+/// Registers the handlers of SIGINT and SIGTERM now, and returns a future that completes when
+/// either arrives.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
