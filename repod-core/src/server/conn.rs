@@ -45,6 +45,11 @@ const READ_BATCH: usize = 64;
 /// Frames queued together are copied into one buffer of up to this many bytes per write.
 const WRITE_BATCH: usize = 64 * 1024;
 
+/// A writer keeps its coalescing buffer between bursts only up to this capacity. Under a
+/// backlog every connection's writer fills one; kept at full size, 10,000 of them held
+/// hundreds of MiB long after the backlog was gone.
+const KEEP_WRITE_BUF: usize = 4096;
+
 /// Settings a connection's tasks need.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnConfig {
@@ -353,7 +358,7 @@ async fn write_frames(write: &mut OwnedWriteHalf, outbox: &mut OutboxReceiver) -
                 break;
             }
         }
-        if buf.capacity() > 4 * WRITE_BATCH {
+        if buf.capacity() > KEEP_WRITE_BUF {
             buf = BytesMut::new();
         }
     }
