@@ -49,6 +49,11 @@ pub(crate) trait FrameWriter: Send + 'static {
 /// Frames fed together are copied into one buffer of up to this many bytes per write.
 const WRITE_BATCH: usize = 64 * 1024;
 
+/// A writer keeps its gathering buffer between bursts only up to this capacity. Under a
+/// backlog every connection's writer fills one; kept at full size, 10,000 of them held
+/// hundreds of MiB long after the backlog was gone.
+const KEEP_WRITE_BUF: usize = 4096;
+
 /// The reading half of a TCP connection.
 pub(crate) struct TcpReader {
     frames: FramedRead<OwnedReadHalf, FrameCodec>,
@@ -186,7 +191,7 @@ impl FrameWriter for TcpWriter {
         } else if !self.buf.is_empty() {
             self.write.write_all(&self.buf).await?;
             self.buf.clear();
-            if self.buf.capacity() > 4 * WRITE_BATCH {
+            if self.buf.capacity() > KEEP_WRITE_BUF {
                 self.buf = BytesMut::new();
             }
         }
