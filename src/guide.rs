@@ -22,6 +22,7 @@
 //! 11. [Limits and tuning](limits).
 //! 12. [Performance](performance): the benchmarks against a plain tokio baseline.
 //! 13. [Robustness](robustness): fuzzing and the soak test.
+//! 14. [Going online](online): authentication, idle timeouts and heartbeats, rate limits.
 //!
 //! # How the runtime is layered
 //!
@@ -79,3 +80,6 @@ pub mod performance {}
 
 #[doc = include_str!("../docs/robustness.md")]
 pub mod robustness {}
+
+#[doc = include_str!("../docs/online.md")]
+pub mod online {}

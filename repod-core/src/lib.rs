@@ -41,7 +41,9 @@ pub use crate::error::{
     ChannelError, CloseReason, CodecError, FrameError, RequestError, SendError,
 };
 pub use crate::frame::{Frame, FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
-pub use crate::message::{Connected, Disconnected, ErrorMessage, Message, Request, SocketConnect};
+pub use crate::message::{
+    Connected, Disconnected, ErrorMessage, Heartbeat, HeartbeatAck, Message, Request, SocketConnect,
+};
 pub use crate::server::{BackgroundServer, Server, ServerBuilder, ServerError, ServerHandle};
 pub use crate::server::{
     Channel, ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ReplyTo, ServerContext,
