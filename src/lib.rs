@@ -405,15 +405,6 @@ pub mod __private {
         }
     }
 
-    /// The id and action of a request about to reach a fallback handler, to answer it after
-    /// the fallback if the fallback did not.
-    pub fn pending_request(
-        msg: &RawMessage,
-    ) -> ::core::option::Option<(u64, ::std::string::String)> {
-        msg.request_id()
-            .map(|rid| (rid, ::std::borrow::ToOwned::to_owned(msg.action())))
-    }
-
     /// What a request's handler may return: the reply type `R`, or `Result<R, E>` with
     /// `E: Display` (the caller then gets `E`'s text as a remote error).
     #[diagnostic::on_unimplemented(

@@ -344,3 +344,23 @@ async fn a_request_nobody_handles_gets_an_error_reply() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_reused_request_id_is_answered_each_time() {
+    // Ids are the caller's; a peer may use one again once its reply arrived.
+    for codec in CODECS {
+        within(async {
+            let (mut client, _server) = start(codec).await;
+            request(&mut client, 5, &Double { n: 1 }).await;
+            assert_eq!(reply::<u64>(&mut client, 5).await, Ok(2));
+            request(&mut client, 5, &Nobody).await;
+            let error = reply::<String>(&mut client, 5).await.expect_err("an error");
+            assert_eq!(
+                error,
+                RequestError::Remote("no handler answered action \"nobody\"".into()),
+                "{codec}"
+            );
+        })
+        .await;
+    }
+}

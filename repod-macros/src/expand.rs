@@ -259,7 +259,7 @@ impl<'a> Generator<'a> {
             Some(_) => {
                 let call = self.fallback_call();
                 quote! {
-                    let __repod_request = ::repod::__private::pending_request(&__repod_msg);
+                    let __repod_request = ::repod::__private::Context::__before_fallback(__repod_ctx, &__repod_msg);
                     #call
                     ::repod::__private::Context::__after_fallback(__repod_ctx, __repod_request);
                 }

@@ -795,6 +795,11 @@ impl<Ch: Channel> Context<'_, Ch> {
         &self.core.replies
     }
 
+    /// Forgets which request was answered last.
+    pub(super) fn forget_answered(&mut self) {
+        self.core.answered = None;
+    }
+
     /// Whether the request `rid` of this channel was the last one answered, or given a token.
     pub(super) fn was_answered(&self, rid: u64) -> bool {
         self.core.answered == Some((self.info.id, rid))

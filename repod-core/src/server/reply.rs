@@ -243,6 +243,16 @@ impl<Ch: Channel> Context<'_, Ch> {
 }
 
 impl<Ch: Channel> Context<'_, Ch> {
+    /// The id and action of a message about to reach the fallback handler, if it is a request,
+    /// so that [`__after_fallback`](Context::__after_fallback) can tell whether the fallback
+    /// answered it. Called by the code `#[repod::channel]` generates.
+    #[doc(hidden)]
+    pub fn __before_fallback(&mut self, msg: &crate::RawMessage) -> Option<(u64, String)> {
+        let rid = msg.request_id()?;
+        self.forget_answered();
+        Some((rid, msg.action().to_owned()))
+    }
+
     /// Answers a request that reached the fallback handler, if the fallback did not answer it
     /// (with [`reply_raw`](Context::reply_raw) or a token), so its caller does not wait in
     /// vain. Called by the code `#[repod::channel]` generates.
