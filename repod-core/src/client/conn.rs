@@ -256,6 +256,7 @@ async fn read_loop<R: FrameReader>(
                 return format!("protocol error: {error}");
             }
         };
+        shared.outbox.note_received();
         let is_first = std::mem::replace(&mut first, false);
         match codec.decode_raw(payload) {
             Ok(raw) if is_first && raw.action() == Connected::ACTION => {
