@@ -140,3 +140,48 @@ async fn connect_to_dead_port_fails() {
         other => panic!("expected a connect error, got {other:?}"),
     }
 }
+
+/// `next` hands one event at a time to a listener, so a `select!` loop can wait on the
+/// connection and on other things; it says `false` once `disconnected` has been handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_hands_one_event_to_the_listener_inside_select() {
+    let server = TestServer::start(CodecKind::Bincode, Greeting::Rust);
+    let mut client = connect(&server).await;
+    let mut rec = Recorder::default();
+    let (other_tx, mut other_rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    let mut others = Vec::new();
+    other_tx.send(1).unwrap();
+    let mut closed_server = false;
+    timeout(DEADLINE, async {
+        loop {
+            tokio::select! {
+                more = client.next(&mut rec) => {
+                    if !more {
+                        break;
+                    }
+                    // Exactly one event per call.
+                    let n = rec.actions().len();
+                    if n == 2 && !closed_server {
+                        assert_eq!(rec.actions(), ["socketConnect", "connected"]);
+                        server.send(&Chat { text: "one".into() });
+                        other_tx.send(2).unwrap();
+                    }
+                    if rec.count("chat") == 1 && !closed_server {
+                        closed_server = true;
+                        server.close();
+                    }
+                }
+                Some(n) = other_rx.recv() => others.push(n),
+            }
+        }
+    })
+    .await
+    .expect("the loop ends with the connection");
+    assert_eq!(
+        rec.actions(),
+        ["socketConnect", "connected", "chat", "disconnected"]
+    );
+    assert_eq!(others, [1, 2]);
+    // Over is over: no event, at once.
+    assert!(!timeout(DEADLINE, client.next(&mut rec)).await.unwrap());
+}

@@ -55,7 +55,7 @@ impl Player {
         ctx.state_mut().floods += 1;
         let data = "x".repeat(msg.size);
         for n in 0..msg.count {
-            ctx.send(&Blob {
+            let _ = ctx.send(&Blob {
                 n,
                 data: data.clone(),
             });

@@ -42,12 +42,12 @@ struct EchoChannel;
 impl EchoChannel {
     #[action]
     fn echo(&mut self, ctx: &mut Context<'_, Self>, msg: Echo) {
-        ctx.send(&msg);
+        let _ = ctx.send(&msg);
     }
 
     #[action("kick")]
     fn kick(&mut self, ctx: &mut Context<'_, Self>) {
-        ctx.send(&ErrorMessage::new("bye"));
+        let _ = ctx.send(&ErrorMessage::new("bye"));
         ctx.disconnect();
     }
 
@@ -229,4 +229,46 @@ fn a_send_reaches_the_server_without_a_pump() {
     assert!(arrived_at >= sent_at);
     // No pump happened in between: the event queue still holds nothing new.
     assert_eq!(client.pump(&mut rec), 0);
+}
+
+/// A server that is full refuses the client: the TCP connection opens (`socketConnect`), but
+/// the server's answer is `error` ("server full") and a close, never the `connected` greeting.
+#[test]
+fn a_refused_client_never_sees_connected() {
+    for codec in [CodecKind::Bincode, CodecKind::MsgPack] {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let server = Server::<EchoChannel>::builder_with_state(Log(seen))
+            .codec(codec)
+            .max_connections(1)
+            .start_background("127.0.0.1:0")
+            .unwrap();
+        // The builder is kept by value and used twice; the address is borrowed.
+        let builder = Client::builder().codec(codec);
+        let addr = server.local_addr().to_string();
+        let mut first = builder.connect(addr.as_str()).unwrap();
+        let mut first_rec = Recorder::default();
+        pump_until(&mut first, &mut first_rec, |r| {
+            r.events.iter().any(|e| e == "connected")
+        });
+        let mut refused = builder.connect(addr.as_str()).unwrap();
+        drop(addr);
+        let mut rec = Recorder::default();
+        pump_until(&mut refused, &mut rec, |r| {
+            r.events.iter().any(|e| e == "disconnected")
+        });
+        assert_eq!(
+            rec.events,
+            ["socketConnect", "error: server full", "disconnected"],
+            "{codec}"
+        );
+        // The accepted client was greeted once and still works.
+        first
+            .send(&Echo {
+                seq: 1,
+                text: "still here".into(),
+            })
+            .unwrap();
+        pump_until(&mut first, &mut first_rec, |r| r.echoes.len() == 1);
+        assert_eq!(first_rec.events, ["socketConnect", "connected"], "{codec}");
+    }
 }

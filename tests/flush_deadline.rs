@@ -23,7 +23,7 @@ struct EchoChannel;
 impl EchoChannel {
     #[action]
     fn echo(&mut self, ctx: &mut repod::Context<'_, Self>, msg: Echo) {
-        ctx.send(&msg);
+        let _ = ctx.send(&msg);
     }
 }
 

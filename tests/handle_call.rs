@@ -28,7 +28,7 @@ struct EchoChannel;
 impl EchoChannel {
     #[action]
     fn echo(&mut self, ctx: &mut Context<'_, Self>, msg: Echo) {
-        ctx.send(&msg);
+        let _ = ctx.send(&msg);
     }
 }
 

@@ -72,7 +72,7 @@ impl GameChannel {
     #[action("ping")]
     fn ping(&mut self, ctx: &mut repod::Context<'_, Self>) {
         self.log.push("ping".into());
-        ctx.send(&Ping);
+        let _ = ctx.send(&Ping);
     }
 
     #[action]

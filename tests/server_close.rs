@@ -33,7 +33,7 @@ impl Flooder {
             data: "x".repeat(512 * 1024),
         };
         for _ in 0..80 {
-            ctx.send(&blob);
+            let _ = ctx.send(&blob);
         }
         ctx.disconnect();
     }

@@ -59,7 +59,7 @@ impl Peer {
             .lock()
             .unwrap()
             .push((msg.tag, tokio::task::try_id()));
-        ctx.send(&Done { tag: msg.tag });
+        let _ = ctx.send(&Done { tag: msg.tag });
     }
 }
 

@@ -114,7 +114,7 @@ impl Member {
         ctx.join(&msg.room);
         let size = ctx.group_len(&msg.room) as u64;
         let id = ctx.id().get();
-        ctx.send(&Joined {
+        let _ = ctx.send(&Joined {
             room: msg.room,
             id,
             size,

@@ -281,7 +281,7 @@ impl repod::Channel for Sleepy {
             "slow" => std::thread::sleep(Duration::from_millis(1)),
             "echo" => match msg.decode::<Echo>() {
                 Ok(m) => {
-                    ctx.send(&m);
+                    let _ = ctx.send(&m);
                 }
                 Err(e) => ctx.invalid_body(&msg, e),
             },

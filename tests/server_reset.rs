@@ -115,13 +115,16 @@ async fn a_close_that_times_out_resets_the_connection() {
                 let mut queued = 0;
                 for id in &ids {
                     for seq in 0..512 {
-                        if ctx.send_to(
-                            *id,
-                            &Big {
-                                seq,
-                                data: data.clone(),
-                            },
-                        ) {
+                        if ctx
+                            .send_to(
+                                *id,
+                                &Big {
+                                    seq,
+                                    data: data.clone(),
+                                },
+                            )
+                            .is_ok()
+                        {
                             queued += 1;
                         }
                     }
@@ -164,7 +167,7 @@ async fn a_graceful_close_still_delivers_everything() {
                 let ids: Vec<_> = ctx.channels().map(|p| p.id).collect();
                 for id in ids {
                     for seq in 0..1000 {
-                        ctx.send_to(
+                        let _ = ctx.send_to(
                             id,
                             &Big {
                                 seq,

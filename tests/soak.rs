@@ -66,7 +66,7 @@ struct SoakChannel;
 impl SoakChannel {
     #[action]
     fn echo(&mut self, ctx: &mut repod::Context<'_, Self>, msg: Echo) {
-        ctx.send(&msg);
+        let _ = ctx.send(&msg);
     }
 }
 

@@ -7,7 +7,9 @@
 //! differs is everything around it: accept loop, per-connection tasks, queues, dispatch.
 //!
 //! One task per connection reads frames, answers on the same socket, and drains its own
-//! bounded `mpsc` queue of payloads, which is how broadcasts reach it.
+//! bounded `mpsc` queue of payloads, which is how broadcasts reach it. For the rooms workload,
+//! a ticker task holds per-room recipient lists (each member's queue sender), encodes every
+//! room's state once and `try_send`s it to each member.
 
 use std::collections::HashMap;
 use std::io;
@@ -21,7 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
-use crate::proto::{Move, Ping, Pong, State, Tick};
+use crate::proto::{JoinRoom, Move, Ping, Pong, RoomState, State, Tick};
+use crate::rooms::{self, RoomsConfig};
 use crate::ServeConfig;
 
 /// Frames queued per connection for broadcasts before new ones are dropped.
@@ -47,11 +50,29 @@ pub fn payload<M: Message + ?Sized>(codec: CodecKind, msg: &M) -> Bytes {
 
 type Peers = Arc<Mutex<HashMap<u64, mpsc::Sender<Bytes>>>>;
 
+/// Per room, the members' ids and queue senders.
+type Rooms = Arc<Mutex<Vec<Vec<(u64, mpsc::Sender<Bytes>)>>>>;
+
+/// What every connection task shares.
+#[derive(Clone, Default)]
+struct Shared {
+    peers: Peers,
+    rooms: Rooms,
+}
+
 /// Accepts connections forever.
 pub async fn serve(cfg: ServeConfig, ready: crate::Ready) -> io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let _ = ready.send(listener.local_addr()?);
-    let peers: Peers = Arc::default();
+    let shared = Shared::default();
+    if let Some(r) = cfg.rooms {
+        shared
+            .rooms
+            .lock()
+            .expect("rooms lock")
+            .resize_with(r.rooms as usize, Vec::new);
+        tokio::spawn(room_ticker(r, cfg.codec, shared.rooms.clone()));
+    }
     let mut next_id = 0u64;
     loop {
         let (sock, _) = listener.accept().await?;
@@ -59,11 +80,51 @@ pub async fn serve(cfg: ServeConfig, ready: crate::Ready) -> io::Result<()> {
         next_id += 1;
         let id = next_id;
         let (tx, rx) = mpsc::channel(QUEUE);
-        peers.lock().expect("peer map lock").insert(id, tx);
-        let peers = peers.clone();
+        shared.peers.lock().expect("peer map lock").insert(id, tx);
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let _ = connection(sock, id, rx, &peers, cfg).await;
-            peers.lock().expect("peer map lock").remove(&id);
+            let mut joined = None;
+            let _ = connection(sock, id, rx, &shared, &mut joined, cfg).await;
+            shared.peers.lock().expect("peer map lock").remove(&id);
+            if let Some(room) = joined {
+                let mut rooms = shared.rooms.lock().expect("rooms lock");
+                if let Some(members) = rooms.get_mut(room as usize) {
+                    members.retain(|(member, _)| *member != id);
+                }
+            }
+        });
+    }
+}
+
+/// Sends every room its state at the configured rate: encoded once per room, then one
+/// `try_send` per member (a full queue drops the state for that member).
+async fn room_ticker(cfg: RoomsConfig, codec: CodecKind, rooms: Rooms) {
+    let pad = rooms::pad(codec, cfg.size);
+    let mut schedule = cfg.schedule();
+    let period = cfg.timer();
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = 0u64;
+    loop {
+        interval.tick().await;
+        tick += 1;
+        let rooms = rooms.lock().expect("rooms lock");
+        schedule.run(rooms::mono_ns(), |room| {
+            let Some(members) = rooms.get(room as usize) else {
+                return;
+            };
+            let sent_ns = rooms::mono_ns();
+            let state = RoomState {
+                sent_ns,
+                room,
+                tick,
+                pad: &pad,
+            };
+            let frame = payload(codec, &state);
+            for (_, tx) in members {
+                let _ = tx.try_send(frame.clone());
+            }
+            rooms::record_send(sent_ns, members.len());
         });
     }
 }
@@ -80,7 +141,8 @@ async fn connection(
     sock: TcpStream,
     id: u64,
     mut rx: mpsc::Receiver<Bytes>,
-    peers: &Peers,
+    shared: &Shared,
+    joined: &mut Option<u32>,
     cfg: ServeConfig,
 ) -> io::Result<()> {
     let codec = cfg.codec;
@@ -104,12 +166,42 @@ async fn connection(
                 let raw = codec
                     .decode_raw(frame?.freeze())
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                handle(&raw, codec, cfg.echo, &mut moves, &mut wr, id, peers).await?;
+                if raw.action() == JoinRoom::ACTION {
+                    let j: JoinRoom = raw
+                        .decode()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    join_room(shared, id, j.room, joined);
+                } else {
+                    handle(&raw, codec, cfg.echo, &mut moves, &mut wr, id, &shared.peers).await?;
+                }
                 if !has_frame(rd.read_buffer()) {
                     SinkExt::<Bytes>::flush(&mut wr).await?;
                 }
             }
         }
+    }
+}
+
+/// Puts connection `id` in `room` (one room at a time).
+fn join_room(shared: &Shared, id: u64, room: u32, joined: &mut Option<u32>) {
+    let Some(tx) = shared
+        .peers
+        .lock()
+        .expect("peer map lock")
+        .get(&id)
+        .cloned()
+    else {
+        return;
+    };
+    let mut rooms = shared.rooms.lock().expect("rooms lock");
+    if let Some(old) = joined.take() {
+        if let Some(members) = rooms.get_mut(old as usize) {
+            members.retain(|(member, _)| *member != id);
+        }
+    }
+    if let Some(members) = rooms.get_mut(room as usize) {
+        members.push((id, tx));
+        *joined = Some(room);
     }
 }
 

@@ -17,6 +17,7 @@ mod load;
 mod proto;
 mod repod_impl;
 mod report;
+mod rooms;
 
 use std::future::Future;
 use std::io;
@@ -37,6 +38,8 @@ pub struct ServeConfig {
     pub echo: bool,
     /// Run repod's dispatch loop in the child's `block_on` instead of as a spawned task.
     pub block_on: bool,
+    /// Serve the rooms workload: tick and send every room its state.
+    pub rooms: Option<rooms::RoomsConfig>,
 }
 
 /// Where a server reports the address it listens on.
@@ -104,13 +107,43 @@ struct Cli {
     codec: String,
 
     /// Workloads to run, comma-separated: rtt, client-rtt, client-pump, throughput, echo,
-    /// fanout, memory.
+    /// fanout, memory, rooms.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "rtt,client-rtt,client-pump,throughput,echo,fanout,memory"
+        default_value = "rtt,client-rtt,client-pump,throughput,echo,fanout,memory,rooms"
     )]
     only: Vec<String>,
+
+    /// Rooms workload: clients C in all [default: 10000, quick: 1000].
+    #[arg(long)]
+    room_clients: Option<usize>,
+
+    /// Rooms workload: rooms R.
+    #[arg(long, default_value_t = 100)]
+    rooms: u32,
+
+    /// Rooms workload: server ticks per second H.
+    #[arg(long, default_value_t = 30)]
+    room_hz: u32,
+
+    /// Rooms workload: payload bytes S of each room's state.
+    #[arg(long, default_value_t = 300)]
+    room_state_bytes: usize,
+
+    /// Rooms workload: client processes the clients are spread over.
+    #[arg(long, default_value_t = 4)]
+    room_procs: usize,
+
+    /// Rooms workload: how the server schedules the rooms' sends, comma-separated: `burst`
+    /// (every room in one tick) and/or `stagger` (room r at r/R of the period).
+    #[arg(long, value_delimiter = ',', default_value = "burst,stagger")]
+    room_modes: Vec<String>,
+
+    /// Rooms workload: seconds of the measurement window [default: the larger of --duration
+    /// and 5, quick: 2].
+    #[arg(long)]
+    room_seconds: Option<f64>,
 
     /// Idle connections for the memory workload [default: 1000,10000, quick: 1000].
     #[arg(long, value_delimiter = ',')]
@@ -159,6 +192,29 @@ enum Cmd {
         echo: bool,
         #[arg(long)]
         block_on: bool,
+        /// Rooms workload: R (the server ticks only when set).
+        #[arg(long)]
+        rooms: Option<u32>,
+        #[arg(long, default_value_t = 30)]
+        hz: u32,
+        #[arg(long, default_value_t = 300)]
+        size: usize,
+        #[arg(long)]
+        stagger: bool,
+    },
+    /// Runs a share of the rooms workload's clients (used by the bench itself).
+    #[command(hide = true)]
+    RoomsClient {
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        #[arg(long)]
+        codec: CodecKind,
+        #[arg(long)]
+        first: usize,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        rooms: u32,
     },
 }
 
@@ -178,14 +234,31 @@ fn main() {
             codec,
             echo,
             block_on,
+            rooms,
+            hz,
+            size,
+            stagger,
         }) => serve(
             imp,
             ServeConfig {
                 codec,
                 echo,
                 block_on,
+                rooms: rooms.map(|rooms| rooms::RoomsConfig {
+                    rooms,
+                    hz,
+                    size,
+                    stagger,
+                }),
             },
         ),
+        Some(Cmd::RoomsClient {
+            addr,
+            codec,
+            first,
+            count,
+            rooms,
+        }) => rooms::client_main(addr, codec, first, count, rooms),
         None => runtime().and_then(|rt| rt.block_on(bench(&cli))),
     };
     if let Err(e) = result {
@@ -197,9 +270,24 @@ fn main() {
 fn serve(name: &str, cfg: ServeConfig) -> io::Result<()> {
     let imp = implementation(name)
         .ok_or_else(|| io::Error::other(format!("unknown implementation {name:?}")))?;
-    // The parent closes our stdin to stop us.
+    // The parent closes our stdin to stop us; before that it may ask for the rooms
+    // workload's send log with `OFFERED <t0> <t1>`.
     std::thread::spawn(|| {
-        let _ = io::copy(&mut io::stdin(), &mut io::sink());
+        use std::io::BufRead;
+        for line in io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            let window: Vec<u64> = line
+                .strip_prefix("OFFERED ")
+                .map(|r| r.split(' ').filter_map(|n| n.parse().ok()).collect())
+                .unwrap_or_default();
+            if let [t0, t1] = window[..] {
+                let (deliveries, sends) = rooms::offered(t0, t1);
+                use std::io::Write;
+                let mut out = io::stdout().lock();
+                let _ = writeln!(out, "OFFERED {deliveries} {sends}");
+                let _ = out.flush();
+            }
+        }
         std::process::exit(0);
     });
     runtime()?.block_on(async {
@@ -223,6 +311,7 @@ pub fn announce(addr: std::net::SocketAddr) {
 
 struct Plan {
     duration: Duration,
+    rooms: rooms::RoomsPlan,
     codecs: Vec<CodecKind>,
     impls: Vec<Impl>,
     conns: Vec<usize>,
@@ -237,6 +326,7 @@ impl Plan {
             codec,
             echo,
             block_on: self.block_on,
+            rooms: None,
         }
     }
 }
@@ -274,6 +364,25 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             .unwrap_or(if cli.quick { 200_000 } else { 2_000_000 }),
         runs: cli.runs.max(1),
         block_on: cli.repod_block_on,
+        rooms: rooms::RoomsPlan {
+            server: rooms::RoomsConfig {
+                rooms: cli.rooms.max(1),
+                hz: cli.room_hz.max(1),
+                size: cli.room_state_bytes,
+                stagger: false,
+            },
+            clients: cli
+                .room_clients
+                .unwrap_or(if cli.quick { 1000 } else { 10_000 }),
+            procs: cli.room_procs.max(1),
+            window: Duration::from_secs_f64(cli.room_seconds.unwrap_or(if cli.quick {
+                2.0
+            } else {
+                cli.duration.unwrap_or(5.0).max(5.0)
+            })),
+            warmup: Duration::from_secs(1),
+            grace: Duration::from_secs(if cli.quick { 1 } else { 2 }),
+        },
     };
     println!(
         "repod-bench: {} s per timed workload, {} core(s), codecs {:?}, implementations {:?}\n",
@@ -345,6 +454,9 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             }
         }
         t.print();
+    }
+    if wants("rooms") {
+        rooms_workload(plan, &cli.room_modes).await?;
     }
     if wants("memory") {
         let mut t = Table::new("Memory: server RSS per idle connection", report::bytes);
@@ -471,6 +583,71 @@ async fn round_trips(
     }
 }
 
+/// The rooms workload for every mode and codec, each implementation one after the other.
+async fn rooms_workload(plan: &Plan, modes: &[String]) -> io::Result<()> {
+    for mode in modes {
+        let stagger = match mode.as_str() {
+            "burst" => false,
+            "stagger" => true,
+            other => return Err(io::Error::other(format!("unknown room mode {other:?}"))),
+        };
+        let p = rooms::RoomsPlan {
+            server: rooms::RoomsConfig {
+                stagger,
+                ..plan.rooms.server
+            },
+            ..plan.rooms
+        };
+        for &codec in &plan.codecs {
+            let mut results = Vec::new();
+            for &imp in &plan.impls {
+                let serve = ServeConfig {
+                    rooms: Some(p.server),
+                    ..plan.serve(codec, false)
+                };
+                let r = rooms::run(imp, serve, p).await.map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("rooms ({} {} {mode}): {e}", imp.name(), codec.name()),
+                    )
+                })?;
+                eprintln!(
+                    "  rooms {mode} {} {}: offered {}, delivered {} ({:.4}), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, RSS {:.1} MiB (joined: {:.1} MiB), server CPU {:.2}, clients CPU {:.2} (busiest {:.2}), machine busy {:.2} of {:.1} cores",
+                    codec.name(),
+                    imp.name(),
+                    report::rate(r.offered_per_s),
+                    report::rate(r.delivered_per_s),
+                    r.fraction(),
+                    r.p50_us / 1e3,
+                    r.p99_us / 1e3,
+                    r.max_us / 1e3,
+                    r.rss as f64 / 1048576.0,
+                    r.rss_ready as f64 / 1048576.0,
+                    r.server_cpu,
+                    r.client_cpu_total,
+                    r.client_cpu_max,
+                    r.machine_cpu,
+                    r.machine_cores,
+                );
+                results.push((imp.name(), r));
+            }
+            let title = format!(
+                "Rooms ({}): {} clients in {} rooms, {} Hz, {}-byte states, {} client processes, {:.0} s window ({})",
+                if stagger { "rooms staggered over the tick" } else { "every room in one tick" },
+                p.clients,
+                p.server.rooms,
+                p.server.hz,
+                p.server.size,
+                p.procs,
+                p.window.as_secs_f64(),
+                codec.name()
+            );
+            rooms::print(&title, &results);
+        }
+    }
+    Ok(())
+}
+
 /// Server RSS growth per connection after `n` idle connections were accepted and greeted.
 async fn memory(plan: &Plan, imp: Impl, codec: CodecKind, n: usize) -> io::Result<f64> {
     let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
@@ -503,6 +680,7 @@ mod tests {
             codec,
             echo,
             block_on: false,
+            rooms: None,
         };
         tokio::spawn(imp.serve(cfg, ready));
         addr.await.expect("server reports its address")
@@ -527,6 +705,65 @@ mod tests {
         })
         .await
         .expect("workloads finish in time");
+    }
+
+    /// Both implementations send each room only its own states, stamped and in tick order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rooms_servers_send_each_room_its_state() {
+        use futures::{SinkExt, StreamExt};
+        tokio::time::timeout(Duration::from_secs(60), async {
+            for imp in IMPLEMENTATIONS {
+                for (codec, stagger) in [
+                    (CodecKind::Bincode, false),
+                    (CodecKind::MsgPack, false),
+                    (CodecKind::Bincode, true),
+                ] {
+                    let (ready, addr) = tokio::sync::oneshot::channel();
+                    let cfg = ServeConfig {
+                        codec,
+                        echo: false,
+                        block_on: false,
+                        rooms: Some(rooms::RoomsConfig {
+                            rooms: 3,
+                            hz: 100,
+                            size: 300,
+                            stagger,
+                        }),
+                    };
+                    let server = tokio::spawn(imp.serve(cfg, ready));
+                    let addr = addr.await.unwrap();
+                    let mut conns = Vec::new();
+                    for i in 0..6 {
+                        let mut c = load::Conn::open(addr, codec).await.unwrap();
+                        let room = rooms::room_of(i, 3);
+                        c.wr.send(baseline::payload(codec, &proto::JoinRoom { room }))
+                            .await
+                            .unwrap();
+                        conns.push((c, room));
+                    }
+                    for (c, room) in &mut conns {
+                        let mut last = 0;
+                        for _ in 0..5 {
+                            let frame = c.rd.next().await.unwrap().unwrap().freeze();
+                            // About S bytes: small integers take fewer bytes than large ones.
+                            assert!(
+                                frame.len().abs_diff(300) <= 8,
+                                "{} {codec:?}: {}",
+                                imp.name(),
+                                frame.len()
+                            );
+                            let head = rooms::read_head(codec, frame).expect("a room_state");
+                            assert_eq!(head.room, *room, "{}", imp.name());
+                            assert!(head.sent_ns > last && head.sent_ns <= rooms::mono_ns());
+                            last = head.sent_ns;
+                        }
+                    }
+                    server.abort();
+                }
+            }
+        })
+        .await
+        .expect("rooms servers answer in time");
     }
 
     #[test]

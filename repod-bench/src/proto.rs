@@ -9,6 +9,8 @@
 //! | `move`      | server → client    | the same, echoed (echo mode only)            |
 //! | `tick`      | client → server    | `{seq: u64}`: broadcast one `state`          |
 //! | `state`     | server → others    | `{tick: u64, entities: [10 × Entity]}`       |
+//! | `join_room` | client → server    | `{room: u32}` (rooms workload)               |
+//! | `room_state`| server → a room    | `{sent_ns: u64, room: u32, tick: u64, pad: str}`, S bytes in all |
 
 use repod_core::Message;
 use serde::{Deserialize, Serialize};
@@ -90,4 +92,36 @@ impl State {
                 .collect(),
         }
     }
+}
+
+/// Rooms workload: puts the sender in one room.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct JoinRoom {
+    pub room: u32,
+}
+
+impl Message for JoinRoom {
+    const ACTION: &'static str = "join_room";
+}
+
+/// Rooms workload: what the server sends each room every tick. `sent_ns` comes first, so a
+/// client reads it without decoding the rest; `pad` brings the payload to the configured size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomState<'a> {
+    /// `CLOCK_MONOTONIC` when the server sent it, in nanoseconds.
+    pub sent_ns: u64,
+    pub room: u32,
+    pub tick: u64,
+    pub pad: &'a str,
+}
+
+impl Message for RoomState<'_> {
+    const ACTION: &'static str = "room_state";
+}
+
+/// The part of a [`RoomState`] a client reads (MessagePack skips the other keys).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct RoomHead {
+    pub sent_ns: u64,
+    pub room: u32,
 }

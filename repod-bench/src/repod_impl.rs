@@ -2,14 +2,16 @@
 //! protocol on repod's [`Server`], configured like an application would (defaults, except the
 //! connection limit, raised so the memory workload can open 10,000 connections plus its
 //! warm-up one). Bodies are decoded on each connection's task, handlers run on the dispatch
-//! loop, exactly as in an application.
+//! loop, exactly as in an application. In the rooms workload a `join_room` handler puts the
+//! channel in a group and a server tick sends each room its state with `send_to_group`.
 
 use std::io;
 
-use repod::server::Server;
+use repod::server::{Server, ServerContext};
 use repod::Context;
 
-use crate::proto::{Move, Ping, Pong, State, Tick};
+use crate::proto::{JoinRoom, Move, Ping, Pong, RoomState, State, Tick};
+use crate::rooms;
 use crate::{Implementation, Ready, ServeConfig, Serving};
 
 /// repod's server.
@@ -31,13 +33,13 @@ impl BenchChannel {
     fn moved(&mut self, ctx: &mut Context<'_, Self>, m: Move) {
         self.moves += 1;
         if ctx.state().echo {
-            ctx.send(&m);
+            let _ = ctx.send(&m);
         }
     }
 
     #[action]
     fn ping(&mut self, ctx: &mut Context<'_, Self>, p: Ping) {
-        ctx.send(&Pong {
+        let _ = ctx.send(&Pong {
             seq: p.seq,
             moves: self.moves,
         });
@@ -47,12 +49,55 @@ impl BenchChannel {
     fn tick(&mut self, ctx: &mut Context<'_, Self>, t: Tick) {
         ctx.send_to_others(&State::for_tick(t.seq));
     }
+
+    #[action]
+    fn join_room(&mut self, ctx: &mut Context<'_, Self>, j: JoinRoom) {
+        ctx.join(&room_name(j.room));
+    }
+}
+
+/// The group of room `r`.
+fn room_name(r: u32) -> String {
+    format!("room-{r}")
+}
+
+/// The rooms workload's tick: every room due gets its state, stamped just before it is
+/// encoded, through one group send.
+fn room_tick(
+    cfg: rooms::RoomsConfig,
+    codec: repod::CodecKind,
+) -> impl FnMut(&mut ServerContext<'_, BenchChannel>) + Send + 'static {
+    let names: Vec<String> = (0..cfg.rooms).map(room_name).collect();
+    let pad = rooms::pad(codec, cfg.size);
+    let mut schedule = cfg.schedule();
+    let mut tick = 0u64;
+    move |ctx| {
+        tick += 1;
+        schedule.run(rooms::mono_ns(), |room| {
+            let name = &names[room as usize];
+            let sent_ns = rooms::mono_ns();
+            let recipients = ctx.group_len(name);
+            let state = RoomState {
+                sent_ns,
+                room,
+                tick,
+                pad: &pad,
+            };
+            ctx.send_to_group(name, &state);
+            rooms::record_send(sent_ns, recipients);
+        });
+    }
 }
 
 async fn serve(cfg: ServeConfig, ready: Ready) -> io::Result<()> {
-    let server = Server::builder_with(BenchState { echo: cfg.echo }, |_| BenchChannel { moves: 0 })
-        .codec(cfg.codec)
-        .max_connections(65_536)
+    let mut builder =
+        Server::builder_with(BenchState { echo: cfg.echo }, |_| BenchChannel { moves: 0 })
+            .codec(cfg.codec)
+            .max_connections(65_536);
+    if let Some(r) = cfg.rooms {
+        builder = builder.tick(r.timer(), room_tick(r, cfg.codec));
+    }
+    let server = builder
         .bind("127.0.0.1:0")
         .await
         .map_err(io::Error::other)?;

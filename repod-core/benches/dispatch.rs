@@ -1,6 +1,7 @@
 //! Dispatch through the sans-I/O `Hub` with a hand-written `Channel` (a `match` on the
-//! action), per message, and broadcast of one encoded frame to K channels. Every outbox
-//! receiver is drained inside the timed loop, as the server's writers would.
+//! action), per message, broadcast of one encoded frame to K channels, and a group of 300
+//! among 1,000 channels reached three ways. Every outbox receiver is drained inside the timed
+//! loop, as the server's writers would.
 
 mod common;
 
@@ -43,7 +44,7 @@ impl Channel for Player {
             },
             "echo" => match msg.decode::<Move>() {
                 Ok(m) => {
-                    ctx.send(&m);
+                    let _ = ctx.send(&m);
                 }
                 Err(e) => ctx.invalid_body(&msg, e),
             },
@@ -133,5 +134,62 @@ fn broadcast(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dispatch, broadcast);
+/// A state to the 300 members of one group on a server of 1,000 channels: a group send
+/// (encoded once), the same frame queued to their ids, and `send_to` per member (encoded per
+/// member), encoding included in each.
+fn group(c: &mut Criterion) {
+    const MEMBERS: usize = 300;
+    let mut g = c.benchmark_group("group/state");
+    g.throughput(Throughput::Elements(MEMBERS as u64));
+    let codec = CodecKind::Bincode;
+    let (mut hub, mut peers) = hub_with(codec, 1000);
+    // Every third channel is a member; only the members' queues are drained.
+    let mut peers: Vec<(ChannelId, OutboxReceiver)> =
+        peers.drain(..).step_by(3).take(MEMBERS).collect();
+    let members: Vec<ChannelId> = peers.iter().map(|(id, _)| *id).collect();
+    let members = &members[..];
+    hub.with_context(|ctx| {
+        for &id in members {
+            ctx.add_to_group(id, "match");
+        }
+    });
+    let state = a_state();
+    let drain = |peers: &mut Vec<(ChannelId, OutboxReceiver)>| {
+        for (_, rx) in peers.iter_mut() {
+            black_box(rx.try_recv().expect("a frame for every member"));
+        }
+    };
+    g.bench_function("send_to_group", |b| {
+        b.iter(|| {
+            let sent = hub.with_context(|ctx| ctx.send_to_group("match", black_box(&state)));
+            drain(&mut peers);
+            sent
+        })
+    });
+    g.bench_function("encode+send_frame_to_many", |b| {
+        b.iter(|| {
+            let sent = hub.with_context(|ctx| {
+                let frame = ctx.encode(black_box(&state)).unwrap();
+                ctx.send_frame_to_many(members.iter().copied(), &frame)
+            });
+            drain(&mut peers);
+            sent
+        })
+    });
+    g.bench_function("send_to_each_member", |b| {
+        b.iter(|| {
+            let sent = hub.with_context(|ctx| {
+                members
+                    .iter()
+                    .filter(|&&id| ctx.send_to(id, black_box(&state)).is_ok())
+                    .count()
+            });
+            drain(&mut peers);
+            sent
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dispatch, broadcast, group);
 criterion_main!(benches);

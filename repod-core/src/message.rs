@@ -45,15 +45,17 @@ macro_rules! builtin_unit {
 }
 
 builtin_unit!(
-    /// `{"action": "connected"}`: the connection is established.
+    /// `{"action": "connected"}`: the server accepted the connection.
     ///
-    /// The server greets every new peer with it; a client listener receives it exactly once.
+    /// The server greets every peer it accepts with it, before anything else; a client
+    /// listener receives that greeting once, after `socketConnect`. A server that refuses the
+    /// connection (full) sends `error` instead, so the client never sees `connected`.
     Connected = "connected"
 );
 
 builtin_unit!(
     /// `{"action": "socketConnect"}`: raised by the client when its TCP connection is up,
-    /// before `connected`.
+    /// before the server has said whether it accepts it (`connected`) or not (`error`).
     SocketConnect = "socketConnect"
 );
 

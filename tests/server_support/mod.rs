@@ -106,7 +106,7 @@ impl Channel for Game {
             },
             "echo" => match msg.decode::<Echo>() {
                 Ok(m) => {
-                    ctx.send(&m);
+                    let _ = ctx.send(&m);
                 }
                 Err(e) => ctx.invalid_body(&msg, e),
             },
@@ -117,7 +117,7 @@ impl Channel for Game {
             "panic" => panic!("handler bug"),
             other => {
                 let action = other.to_owned();
-                ctx.send(&Unknown { name: action });
+                let _ = ctx.send(&Unknown { name: action });
             }
         }
     }
@@ -146,7 +146,7 @@ impl Game {
     /// team's other members hear `player_joined_team`, nobody else hears anything.
     fn join_team(&mut self, ctx: &mut Context<'_, Self>, m: JoinTeam) {
         self.team = Some(m.team);
-        ctx.send(&TeamJoined { team: m.team });
+        let _ = ctx.send(&TeamJoined { team: m.team });
         let player = ctx.id().get();
         let mates: Vec<_> = ctx
             .channels()
@@ -154,7 +154,7 @@ impl Game {
             .map(|p| p.id)
             .collect();
         for id in mates {
-            ctx.send_to(
+            let _ = ctx.send_to(
                 id,
                 &PlayerJoinedTeam {
                     team: m.team,

@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tokio::net::ToSocketAddrs;
 use tokio::sync::{mpsc, oneshot};
 
+use super::addr::ServerAddr;
 use super::conn::Shared;
 use super::pump::{deliver, pump_some};
 use super::{ClientBuilder, ClientSender, Listener};
@@ -16,7 +16,8 @@ use crate::message::{Disconnected, Message};
 /// A client for tokio applications, driven by the same connection task as [`Client`](super::Client).
 ///
 /// Receive events with [`recv`](AsyncClient::recv), or dispatch them to a listener with
-/// [`run`](AsyncClient::run) or, from a game loop, [`pump`](AsyncClient::pump).
+/// [`run`](AsyncClient::run), one at a time with [`next`](AsyncClient::next) (in a
+/// `tokio::select!` loop) or, from a game loop, [`pump`](AsyncClient::pump).
 ///
 /// The connection task runs on the runtime the client was connected from, so it lives only as
 /// long as that runtime: end with [`close`](AsyncClient::close)`.await`, which returns once
@@ -45,11 +46,9 @@ pub struct AsyncClient {
 impl AsyncClient {
     /// Connects to `addr` with the default settings, waiting for the TCP connection.
     ///
-    /// The first events are `socketConnect` and `connected`.
-    pub async fn connect<A>(addr: A) -> Result<AsyncClient, ConnectError>
-    where
-        A: ToSocketAddrs + std::fmt::Debug,
-    {
+    /// The first event is `socketConnect`; `connected` follows when the server accepts the
+    /// connection (its greeting arrives).
+    pub async fn connect<A: ServerAddr>(addr: A) -> Result<AsyncClient, ConnectError> {
         ClientBuilder::new().connect_async(addr).await
     }
 
@@ -92,6 +91,40 @@ impl AsyncClient {
         }
     }
 
+    /// Waits for the next event and dispatches it to `listener`: one step of
+    /// [`run`](AsyncClient::run), for loops that wait on other things too (`tokio::select!`).
+    ///
+    /// Returns `true` when an event was handled, `false` once the connection is over and every
+    /// event, `disconnected` included, has been handled. It is cancel-safe: dropped while
+    /// waiting (another `select!` branch won), it loses no event.
+    ///
+    /// ```no_run
+    /// # use repod_core::{AsyncClient, ClientContext, Listener, RawMessage};
+    /// # struct Game;
+    /// # impl Listener for Game {
+    /// #     const ACTIONS: &'static [&'static str] = &[];
+    /// #     fn dispatch(&mut self, _: &mut ClientContext<'_>, _: RawMessage) {}
+    /// # }
+    /// # async fn demo(mut client: AsyncClient, mut game: Game) {
+    /// let mut frame = tokio::time::interval(std::time::Duration::from_millis(16));
+    /// loop {
+    ///     tokio::select! {
+    ///         more = client.next(&mut game) => if !more { break },
+    ///         _ = frame.tick() => { /* step the game, send inputs */ }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn next<L: Listener>(&mut self, listener: &mut L) -> bool {
+        match self.recv().await {
+            Some(msg) => {
+                deliver(&self.shared, &mut self.pending, listener, msg);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Dispatches the events already received, without waiting; see
     /// [`Client::pump`](super::Client::pump).
     pub fn pump<L: Listener>(&mut self, listener: &mut L) -> usize {
@@ -131,7 +164,8 @@ impl AsyncClient {
         Disconnected { reason }
     }
 
-    /// Whether the connection is established and not closing. It turns false as soon as the
+    /// Whether the TCP connection is up (from `socketConnect` on, whether or not the server
+    /// has accepted it yet) and not closing. It turns false as soon as the
     /// client closes, or sees the server's end of the connection (closed or reset), even while
     /// earlier events still wait to be received.
     pub fn is_connected(&self) -> bool {

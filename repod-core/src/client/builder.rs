@@ -1,12 +1,11 @@
 //! [`ClientBuilder`]: the settings of a connection, with written-down defaults.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::ToSocketAddrs;
 use tokio::sync::mpsc;
 
+use super::addr::ServerAddr;
 use super::conn::{self, Shared, TaskConfig};
 use super::{AsyncClient, Client};
 use crate::codec::{CodecKind, RawMessage};
@@ -28,13 +27,17 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Settings of a client connection; terminals [`connect`](ClientBuilder::connect) (game loop)
 /// and [`connect_async`](ClientBuilder::connect_async) (tokio).
 ///
+/// Setters take and return the builder by value, like the server's; it is `Copy`, so one
+/// builder can be kept and connect any number of times.
+///
 /// ```no_run
 /// use repod_core::{Client, CodecKind};
 ///
-/// let client = Client::builder()
-///     .codec(CodecKind::MsgPack)
-///     .max_frame_len(64 * 1024)
-///     .connect("127.0.0.1:31425")?;
+/// let builder = Client::builder().codec(CodecKind::MsgPack);
+/// let builder = builder.max_frame_len(64 * 1024);
+/// let addr = format!("{}:{}", "127.0.0.1", 31425);
+/// let client = builder.connect(addr.as_str())?; // a borrowed address is fine
+/// let other = builder.connect("127.0.0.1:31426")?;
 /// # Ok::<(), repod_core::ConnectError>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -71,7 +74,7 @@ impl ClientBuilder {
 
     /// The codec of the connection; it must match the server's.
     /// The default is [`CodecKind::Bincode`]; use [`CodecKind::MsgPack`] with Python servers.
-    pub fn codec(&mut self, codec: CodecKind) -> &mut Self {
+    pub fn codec(mut self, codec: CodecKind) -> Self {
         self.codec = codec;
         self
     }
@@ -79,7 +82,7 @@ impl ClientBuilder {
     /// The largest frame payload received or sent, in bytes. A larger frame from the server
     /// raises `error` and closes the connection; a larger message makes `send` fail.
     /// The default is 1 MiB ([`DEFAULT_MAX_FRAME_LEN`]); values above `u32::MAX` are clipped.
-    pub fn max_frame_len(&mut self, max_frame_len: usize) -> &mut Self {
+    pub fn max_frame_len(mut self, max_frame_len: usize) -> Self {
         self.max_frame_len = FrameConfig::with_max_frame_len(max_frame_len).max_frame_len;
         self
     }
@@ -87,7 +90,7 @@ impl ClientBuilder {
     /// Limits of the send queue, in frames and in bytes (at least one frame is always
     /// accepted). `send` fails with `SendError::QueueFull` beyond them. The defaults are
     /// 4,096 frames and 4 MiB.
-    pub fn send_queue(&mut self, frames: usize, bytes: usize) -> &mut Self {
+    pub fn send_queue(mut self, frames: usize, bytes: usize) -> Self {
         self.send_frames = frames.max(1);
         self.send_bytes = bytes;
         self
@@ -96,20 +99,20 @@ impl ClientBuilder {
     /// Capacity of the queue of received events waiting for `pump` or `recv`. When it is
     /// full the client stops reading from the socket, so the server feels the backpressure.
     /// The default is 1,024 events (at least 4).
-    pub fn event_queue(&mut self, events: usize) -> &mut Self {
+    pub fn event_queue(mut self, events: usize) -> Self {
         self.event_queue = events;
         self
     }
 
     /// How long the TCP connect may take. The default is 10 seconds.
-    pub fn connect_timeout(&mut self, timeout: Duration) -> &mut Self {
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// How long `close` and drop let queued messages leave before the socket is dropped.
     /// The default is 2 seconds.
-    pub fn close_timeout(&mut self, timeout: Duration) -> &mut Self {
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
         self
     }
@@ -117,13 +120,15 @@ impl ClientBuilder {
     /// Starts a game-loop [`Client`] connecting to `addr`; returns at once.
     ///
     /// The connection is made on the client's i/o thread; its outcome arrives through
-    /// [`Client::pump`] as `socketConnect` and `connected`, or as `error` then `disconnected`.
+    /// [`Client::pump`] as `socketConnect` then, once the server accepts it, `connected`; or
+    /// as `error` then `disconnected`.
     /// Fails only if the i/o thread cannot be started.
-    pub fn connect<A>(&self, addr: A) -> Result<Client, ConnectError>
-    where
-        A: ToSocketAddrs + fmt::Debug + Send + 'static,
-    {
-        let label = conn::label(&addr);
+    ///
+    /// The address may be borrowed (`addr.as_str()`): it is copied before this returns, and a
+    /// host name is resolved on the i/o thread.
+    pub fn connect<A: ServerAddr>(&self, addr: A) -> Result<Client, ConnectError> {
+        let target = addr.target();
+        let label = target.to_string();
         let (shared, outbox, events_tx, events_rx) = self.parts();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -136,7 +141,7 @@ impl ClientBuilder {
             .name("repod-client".to_owned())
             .spawn(move || {
                 runtime.block_on(conn::connect_and_run(
-                    addr,
+                    target,
                     label,
                     task_shared,
                     outbox,
@@ -152,12 +157,10 @@ impl ClientBuilder {
     /// Connects an [`AsyncClient`] to `addr`, waiting for the TCP connection.
     ///
     /// The connection task is spawned on the current tokio runtime.
-    pub async fn connect_async<A>(&self, addr: A) -> Result<AsyncClient, ConnectError>
-    where
-        A: ToSocketAddrs + fmt::Debug,
-    {
-        let label = conn::label(&addr);
-        let stream = conn::connect(addr, &label, self.connect_timeout).await?;
+    pub async fn connect_async<A: ServerAddr>(&self, addr: A) -> Result<AsyncClient, ConnectError> {
+        let target = addr.target();
+        let label = target.to_string();
+        let stream = conn::connect(&target, &label, self.connect_timeout).await?;
         let (shared, outbox, events_tx, events_rx) = self.parts();
         shared.mark_connected();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();

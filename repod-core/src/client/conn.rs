@@ -4,15 +4,15 @@
 //! writer draining the send queue. The task ends when either side closes, then raises
 //! `disconnected` as the last event.
 
-use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::addr::Target;
 use crate::codec::{Codec, CodecKind, RawMessage};
 use crate::connection::transport::{self, FrameReader};
 use crate::connection::writer::{write_outbox, WriteEnd};
@@ -91,12 +91,12 @@ pub(crate) struct TaskConfig {
 }
 
 /// Opens the TCP connection, bounded by `timeout`.
-pub(crate) async fn connect<A: ToSocketAddrs>(
-    addr: A,
+pub(crate) async fn connect(
+    target: &Target,
     label: &str,
     timeout: Duration,
 ) -> Result<TcpStream, ConnectError> {
-    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+    match tokio::time::timeout(timeout, target.connect()).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(source)) => Err(ConnectError::Io {
             addr: label.to_owned(),
@@ -112,8 +112,8 @@ pub(crate) async fn connect<A: ToSocketAddrs>(
 /// The whole life of a game-loop client's connection: connect, then [`run`].
 ///
 /// A failed connect raises `error` then `disconnected`, never `connected`.
-pub(crate) async fn connect_and_run<A: ToSocketAddrs>(
-    addr: A,
+pub(crate) async fn connect_and_run(
+    target: Target,
     label: String,
     shared: Arc<Shared>,
     outbox: OutboxReceiver,
@@ -122,7 +122,7 @@ pub(crate) async fn connect_and_run<A: ToSocketAddrs>(
 ) -> String {
     let closing = outbox.closing_token().clone();
     let result = {
-        let connecting = connect(addr, &label, config.connect_timeout);
+        let connecting = connect(&target, &label, config.connect_timeout);
         tokio::pin!(connecting);
         tokio::select! {
         result = &mut connecting => Some(result),
@@ -186,8 +186,9 @@ pub(crate) async fn run(
 ) -> String {
     tracing::debug!(target: "repod::client", addr = %label, "connected");
     shared.mark_connected();
+    // `connected` is the server's own greeting, delivered when it arrives: it means the server
+    // accepted this connection. A server that refuses (full) sends `error` instead.
     emit(&events, shared.codec, &SocketConnect).await;
-    emit(&events, shared.codec, &Connected).await;
 
     let (reader, writer) = transport::tcp(stream, shared.max_frame_len);
     let closing = outbox.closing_token().clone();
@@ -244,7 +245,6 @@ async fn read_loop<R: FrameReader>(
     shared: &Shared,
 ) -> String {
     let codec = shared.codec;
-    let mut first = true;
     loop {
         let payload = match reader.next_frame().await {
             None => return "closed by peer".to_owned(),
@@ -257,12 +257,11 @@ async fn read_loop<R: FrameReader>(
             }
         };
         shared.outbox.note_received();
-        let is_first = std::mem::replace(&mut first, false);
         match codec.decode_raw(payload) {
-            Ok(raw) if is_first && raw.action() == Connected::ACTION => {
-                tracing::trace!(target: "repod::client", "server greeting received");
-            }
             Ok(raw) => {
+                if raw.action() == Connected::ACTION {
+                    tracing::debug!(target: "repod::client", "accepted by the server");
+                }
                 tracing::trace!(target: "repod::client", action = raw.action(), len = raw.payload().len(), "received");
                 deliver(events, raw, &reader, shared).await;
             }
@@ -330,10 +329,4 @@ async fn emit<M: Message + ?Sized>(events: &mpsc::Sender<RawMessage>, codec: Cod
             tracing::error!(target: "repod::client", action = M::ACTION, %error, "cannot encode local event")
         }
     }
-}
-
-/// A printable form of a connect target, for errors and logs.
-pub(crate) fn label<A: fmt::Debug>(addr: &A) -> String {
-    let text = format!("{addr:?}");
-    text.trim_matches('"').to_owned()
 }

@@ -5,11 +5,15 @@
 //!
 //! Besides the server's messages, a listener receives these built-in events, in this order:
 //!
-//! * `socketConnect` ([`SocketConnect`](crate::SocketConnect)), then `connected`
-//!   ([`Connected`](crate::Connected)): once each, when the TCP connection is established.
-//!   Servers (repod's and Python repod's alike) greet a new peer with `{"action":
-//!   "connected"}`; the client drops that greeting when it is the first frame, so a listener
-//!   sees `connected` exactly once against either. (Python repod's client delivers it twice.)
+//! * `socketConnect` ([`SocketConnect`](crate::SocketConnect)): once, when the TCP
+//!   connection is established. The server has not necessarily accepted the client yet.
+//! * `connected` ([`Connected`](crate::Connected)): the server accepted the connection. It is
+//!   the server's own greeting: servers (repod's and Python repod's alike) send `{"action":
+//!   "connected"}` to each peer they accept, before anything else, so a listener sees it once,
+//!   after `socketConnect`, and can send its hello there. A repod server that is full does
+//!   not greet: it sends `error` ("server full") and closes, so a refused client sees
+//!   `socketConnect`, `error`, `disconnected` and never `connected`. (Python repod's client
+//!   also raises a `connected` of its own on TCP connect, so it sees two.)
 //! * `error` ([`ErrorMessage`]): something went wrong, in words: the connect failed, a frame
 //!   did not decode (the connection stays up), a frame was larger than the maximum frame
 //!   length or cut short (the connection closes), or a message body did not fit its handler.
@@ -19,7 +23,8 @@
 //!   a client too slow to read, or still behind when a close or a shutdown ran out of time),
 //!   `"i/o error: …"`, `"protocol error: …"`, or the connect error.
 //!
-//! A failed connect yields `error` then `disconnected`, and never `connected`.
+//! A failed connect yields `error` then `disconnected`, and never `socketConnect` or
+//! `connected`.
 //!
 //! # Threads and queues
 //!
@@ -49,12 +54,14 @@
 //! | [`connect_timeout`](ClientBuilder::connect_timeout) | 10 s |
 //! | [`close_timeout`](ClientBuilder::close_timeout) | 2 s |
 
+mod addr;
 mod async_client;
 mod builder;
 mod conn;
 mod listener;
 mod pump;
 
+pub use self::addr::ServerAddr;
 pub use self::async_client::AsyncClient;
 pub use self::builder::{
     ClientBuilder, DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_EVENT_QUEUE,

@@ -5,9 +5,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::ToSocketAddrs;
 use tokio::sync::mpsc;
 
+use super::addr::ServerAddr;
 use super::conn::Shared;
 use super::{ClientBuilder, ClientContext, Listener};
 use crate::codec::RawMessage;
@@ -56,10 +56,7 @@ impl Client {
     /// Starts connecting to `addr` with the default settings; returns at once.
     ///
     /// See [`ClientBuilder::connect`].
-    pub fn connect<A>(addr: A) -> Result<Client, ConnectError>
-    where
-        A: ToSocketAddrs + std::fmt::Debug + Send + 'static,
-    {
+    pub fn connect<A: ServerAddr>(addr: A) -> Result<Client, ConnectError> {
         ClientBuilder::new().connect(addr)
     }
 
@@ -122,7 +119,8 @@ impl Client {
         self.shared.close();
     }
 
-    /// Whether the connection is established and not closing. It turns false as soon as the
+    /// Whether the TCP connection is up (from `socketConnect` on, whether or not the server
+    /// has accepted it yet) and not closing. It turns false as soon as the
     /// client closes, or sees the server's end of the connection (closed or reset), whether or
     /// not the game pumps; events received before the end still wait for `pump`.
     pub fn is_connected(&self) -> bool {
@@ -161,7 +159,8 @@ impl ClientSender {
         self.shared.close();
     }
 
-    /// Whether the connection is established and not closing. It turns false as soon as the
+    /// Whether the TCP connection is up (from `socketConnect` on, whether or not the server
+    /// has accepted it yet) and not closing. It turns false as soon as the
     /// client closes, or sees the server's end of the connection (closed or reset), whether or
     /// not the game pumps; events received before the end still wait for `pump`.
     pub fn is_connected(&self) -> bool {

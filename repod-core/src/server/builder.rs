@@ -364,7 +364,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         Ok(BackgroundServer::new(local_addr, handle, thread))
     }
 
-    pub(crate) fn into_hub(self) -> (Hub<Ch>, ServerConfig, Tick<Ch>) {
+    pub(crate) fn into_hub(self, handle: ServerHandle<Ch>) -> (Hub<Ch>, ServerConfig, Tick<Ch>) {
         let ServerBuilder {
             config,
             state,
@@ -373,13 +373,14 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             on_disconnect,
             tick,
         } = self;
-        let mut hub = Hub::new(
+        let mut hub = Hub::with_handle(
             HubConfig {
                 codec: config.codec,
                 max_frame_len: config.max_frame_len,
             },
             state,
             factory,
+            handle,
         );
         if let Some(hook) = on_connect {
             hub.set_on_connect(hook);

@@ -8,25 +8,59 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use std::future::Future;
+
 use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use super::channel::Channel;
 use super::groups::Groups;
+use super::{Command, ResumeFn, ServerHandle};
 use crate::codec::{Codec, CodecKind, RawMessage};
 use crate::connection::{Outbox, PushError};
 use crate::dispatch::DispatchContext;
-use crate::error::{ChannelError, CloseReason, CodecError};
+use crate::error::{ChannelError, CloseReason, CodecError, SendError};
 use crate::frame::Frame;
 use crate::message::{Connected, ErrorMessage, Message};
 
 /// Identifies one connection for the lifetime of a server; never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// An id is a plain number (1 for the first connection, then counting up), so it can travel
+/// in messages: it serializes as that number with every codec, and [`ChannelId::new`]
+/// rebuilds it. That lets a client name another player (to whisper to, to kick, to target).
+/// An id that comes from a peer is only a claim: the channel may have closed meanwhile, or may
+/// never have existed, so look it up ([`Context::channel`], or the `Err` of
+/// [`Context::send_to`]) before trusting it, and check that this peer may act on it.
+///
+/// ```
+/// use repod_core::ChannelId;
+///
+/// let id = ChannelId::new(7);
+/// assert_eq!(id.get(), 7);
+/// assert_eq!(id.to_string(), "#7");
+/// ```
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct ChannelId(pub(crate) u64);
 
 impl ChannelId {
+    /// The id with this number, as [`get`](ChannelId::get) returns it (for instance read
+    /// from a message). Nothing checks here that such a channel exists.
+    pub const fn new(id: u64) -> Self {
+        ChannelId(id)
+    }
+
     /// The id as a number (1 for the first connection, then counting up).
-    pub fn get(self) -> u64 {
+    pub const fn get(self) -> u64 {
         self.0
+    }
+}
+
+impl From<ChannelId> for u64 {
+    fn from(id: ChannelId) -> u64 {
+        id.0
     }
 }
 
@@ -80,6 +114,8 @@ pub(crate) struct Core<Ch: Channel> {
     closing: Vec<usize>,
     /// Named groups of slots.
     groups: Groups,
+    /// The handle given to handlers; its commands come back to this hub.
+    handle: ServerHandle<Ch>,
 }
 
 /// Marks a slot for closing (once; the first reason wins).
@@ -103,33 +139,40 @@ fn push<Ch>(
     closing: &mut Vec<usize>,
     slot: usize,
     frame: Bytes,
-) -> bool {
+) -> Result<(), SendError> {
     let Some(Some(s)) = slots.get_mut(slot) else {
-        return false;
+        return Err(SendError::Closed);
     };
     if matches!(&s.close, Some(r) if !r.flushes()) {
-        return false;
+        return Err(SendError::Closed);
     }
     match s.outbox.push(frame) {
-        Ok(()) => true,
+        Ok(()) => Ok(()),
         Err(PushError::Full) => {
             tracing::warn!(target: "repod::server", id = s.info.id.0, peer = %s.info.addr, "outbound queue full: disconnecting slow consumer");
             mark_close(slots, closing, slot, CloseReason::SlowConsumer);
-            false
+            Err(SendError::QueueFull)
         }
-        Err(PushError::Closed) => false,
+        Err(PushError::Closed) => Err(SendError::Closed),
     }
 }
 
 impl<Ch: Channel> Core<Ch> {
+    /// Encodes a message for a send to many channels, which reports a failure by sending to
+    /// none: the error is logged.
     fn encode<M: Message + ?Sized>(&self, msg: &M) -> Option<Bytes> {
         match self.codec.encode(msg, self.max_frame_len) {
             Ok(frame) => Some(frame),
             Err(error) => {
-                tracing::error!(target: "repod::server", action = M::ACTION, %error, "cannot encode message");
+                tracing::error!(target: "repod::server", action = M::ACTION, %error, "cannot encode message: sent to nobody");
                 None
             }
         }
+    }
+
+    /// Encodes a message for a send to one channel, which returns the error.
+    fn encode_one<M: Message + ?Sized>(&self, msg: &M) -> Result<Bytes, SendError> {
+        Ok(self.codec.encode(msg, self.max_frame_len)?)
     }
 
     fn encode_frame<M: Message + ?Sized>(&self, msg: &M) -> Result<Frame, CodecError> {
@@ -143,7 +186,7 @@ impl<Ch: Channel> Core<Ch> {
     }
 
     /// Queues a frame to one slot; a full queue marks the slot as a slow consumer.
-    fn push(&mut self, slot: usize, frame: Bytes) -> bool {
+    fn push(&mut self, slot: usize, frame: Bytes) -> Result<(), SendError> {
         push(&mut self.slots, &mut self.closing, slot, frame)
     }
 
@@ -151,10 +194,10 @@ impl<Ch: Channel> Core<Ch> {
         self.index.get(&id).copied()
     }
 
-    fn send_frame_to(&mut self, id: ChannelId, frame: Bytes) -> bool {
+    fn send_frame_to(&mut self, id: ChannelId, frame: Bytes) -> Result<(), SendError> {
         match self.slot_of(id) {
             Some(slot) => self.push(slot, frame),
-            None => false,
+            None => Err(SendError::NoSuchChannel(id.0)),
         }
     }
 
@@ -165,7 +208,7 @@ impl<Ch: Channel> Core<Ch> {
     ) -> usize {
         let mut sent = 0;
         for id in ids {
-            if self.send_frame_to(id, frame.clone()) {
+            if self.send_frame_to(id, frame.clone()).is_ok() {
                 sent += 1;
             }
         }
@@ -175,7 +218,9 @@ impl<Ch: Channel> Core<Ch> {
     fn broadcast_frame(&mut self, frame: &Bytes, except: Option<usize>) -> usize {
         let mut sent = 0;
         for slot in 0..self.slots.len() {
-            if Some(slot) != except && self.slots[slot].is_some() && self.push(slot, frame.clone())
+            if Some(slot) != except
+                && self.slots[slot].is_some()
+                && self.push(slot, frame.clone()).is_ok()
             {
                 sent += 1;
             }
@@ -193,7 +238,7 @@ impl<Ch: Channel> Core<Ch> {
         } = self;
         let mut sent = 0;
         for &slot in groups.members(name) {
-            if Some(slot) != except && push(slots, closing, slot, frame.clone()) {
+            if Some(slot) != except && push(slots, closing, slot, frame.clone()).is_ok() {
                 sent += 1;
             }
         }
@@ -281,17 +326,30 @@ macro_rules! shared_context_methods {
             &mut self.core.state
         }
 
-        /// Sends a message to one channel. Returns `false` if no such channel is connected
-        /// (or its queue overflowed, which disconnects it as a slow consumer).
-        pub fn send_to<M: Message + ?Sized>(&mut self, id: ChannelId, msg: &M) -> bool {
-            match self.core.encode(msg) {
-                Some(frame) => self.core.send_frame_to(id, frame),
-                None => false,
-            }
+        /// Sends a message to one channel, without waiting.
+        ///
+        /// # Errors
+        ///
+        /// [`SendError::NoSuchChannel`] if no channel with this id is connected (an id read
+        /// from a message may name a channel that is gone), [`SendError::Codec`] if the
+        /// message cannot be encoded or is longer than the maximum frame length,
+        /// [`SendError::QueueFull`] if the channel's outbound queue overflowed (which
+        /// disconnects it as a slow consumer), [`SendError::Closed`] if it is being dropped.
+        pub fn send_to<M: Message + ?Sized>(
+            &mut self,
+            id: ChannelId,
+            msg: &M,
+        ) -> Result<(), SendError> {
+            let frame = self.core.encode_one(msg)?;
+            self.core.send_frame_to(id, frame)
         }
 
         /// Sends a message to every connected channel, encoding it once. Returns how many
         /// channels it was queued to. Like Python repod's `server.send_to_all`.
+        ///
+        /// Like every send to many channels, it skips the channels that cannot take the
+        /// message, and a message that cannot be encoded reaches nobody (0, logged at
+        /// `ERROR`); [`encode`](Self::encode) first to get that error.
         pub fn send_to_all<M: Message + ?Sized>(&mut self, msg: &M) -> usize {
             match self.core.encode(msg) {
                 Some(frame) => self.core.broadcast_frame(&frame, None),
@@ -307,9 +365,12 @@ macro_rules! shared_context_methods {
             self.core.encode_frame(msg)
         }
 
-        /// Queues an encoded frame to one channel. Returns `false` like
-        /// [`send_to`](Self::send_to).
-        pub fn send_frame_to(&mut self, id: ChannelId, frame: &Frame) -> bool {
+        /// Queues an encoded frame to one channel.
+        ///
+        /// # Errors
+        ///
+        /// As [`send_to`](Self::send_to), but for encoding, which is already done.
+        pub fn send_frame_to(&mut self, id: ChannelId, frame: &Frame) -> Result<(), SendError> {
             self.core.send_frame_to(id, frame.as_bytes().clone())
         }
 
@@ -452,6 +513,12 @@ macro_rules! shared_context_methods {
         pub fn codec(&self) -> CodecKind {
             self.core.codec
         }
+
+        /// A handle to this server, to move into a task or a thread: it sends to channels and
+        /// runs code on the dispatch loop from there. See [`ServerHandle`].
+        pub fn handle(&self) -> ServerHandle<Ch> {
+            self.core.handle.clone()
+        }
     };
 }
 
@@ -483,15 +550,22 @@ impl<Ch: Channel> Context<'_, Ch> {
         self.info
     }
 
-    /// Sends a message to this channel's peer. Returns `false` if it could not be queued.
-    pub fn send<M: Message + ?Sized>(&mut self, msg: &M) -> bool {
-        match self.core.encode(msg) {
-            Some(frame) => self.core.push(self.slot, frame),
-            None => false,
-        }
+    /// Sends a message to this channel's peer, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Codec`] if the message cannot be encoded or is longer than the maximum
+    /// frame length, [`SendError::QueueFull`] if the outbound queue overflowed (the channel is
+    /// then disconnected as a slow consumer once the handler returns), [`SendError::Closed`]
+    /// if the channel is being dropped. None of them needs handling for the server's sake:
+    /// `let _ = ctx.send(..)` is fine where the handler has nothing better to do.
+    pub fn send<M: Message + ?Sized>(&mut self, msg: &M) -> Result<(), SendError> {
+        let frame = self.core.encode_one(msg)?;
+        self.core.push(self.slot, frame)
     }
 
-    /// Sends a message to every channel but this one, encoding it once.
+    /// Sends a message to every channel but this one, encoding it once. Returns how many
+    /// channels it was queued to (see [`send_to_all`](Self::send_to_all)).
     pub fn send_to_others<M: Message + ?Sized>(&mut self, msg: &M) -> usize {
         match self.core.encode(msg) {
             Some(frame) => self.core.broadcast_frame(&frame, Some(self.slot)),
@@ -499,14 +573,65 @@ impl<Ch: Channel> Context<'_, Ch> {
         }
     }
 
+    /// Runs `future` on the server's runtime, off the dispatch loop, then `then` with its
+    /// result back on the loop, with this channel and a context, like a handler.
+    ///
+    /// For work that takes time: a database, a web service, a file. The handler returns at
+    /// once and the loop goes on serving every channel (this one included) meanwhile. If the
+    /// channel closes before the future completes, `then` is not called: the result is
+    /// dropped, with a `DEBUG` log. So is it when the server stops first. A panic in `then`
+    /// closes the channel like a panic in a handler. The future needs the tokio runtime the
+    /// server runs on; on a [`Hub`] driven outside any runtime, nothing is spawned (logged at
+    /// `ERROR`).
+    ///
+    /// To reach other channels from the future itself, move a [`handle`](Self::handle) into
+    /// it.
+    ///
+    /// ```
+    /// use repod_core::Context;
+    /// # use repod_core::RawMessage;
+    /// # #[derive(Default)] struct Player { name: Option<String> }
+    /// # impl repod_core::Channel for Player {
+    /// #     type State = ();
+    /// #     type Inbound = RawMessage;
+    /// #     const ACTIONS: &'static [&'static str] = &[];
+    /// #     fn decode(msg: RawMessage) -> RawMessage { msg }
+    /// #     fn dispatch(&mut self, _: &mut Context<'_, Self>, _: RawMessage) {}
+    /// # }
+    /// # async fn look_up(_: String) -> Option<String> { None }
+    ///
+    /// fn login(player: &mut Player, ctx: &mut Context<'_, Player>, token: String) {
+    ///     ctx.spawn(look_up(token), |player, ctx, name| match name {
+    ///         Some(name) => player.name = Some(name),
+    ///         None => ctx.disconnect(),
+    ///     });
+    /// }
+    /// ```
+    pub fn spawn<T, F>(
+        &self,
+        future: F,
+        then: impl FnOnce(&mut Ch, &mut Context<'_, Ch>, T) + Send + 'static,
+    ) where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let id = self.info.id;
+        self.core.handle.spawn_then(future, move |result| {
+            Command::Resume(id, Box::new(move |ch, ctx| then(ch, ctx, result)))
+        });
+    }
+
     /// Closes this channel once the handler returns, after flushing what is queued to it.
     pub fn disconnect(&mut self) {
         self.core.mark_close(self.slot, CloseReason::Disconnected);
     }
 
-    /// Queues an encoded frame to this channel's peer. Returns `false` if it could not be
-    /// queued.
-    pub fn send_frame(&mut self, frame: &Frame) -> bool {
+    /// Queues an encoded frame to this channel's peer.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), but for encoding, which is already done.
+    pub fn send_frame(&mut self, frame: &Frame) -> Result<(), SendError> {
         self.core.push(self.slot, frame.as_bytes().clone())
     }
 
@@ -553,12 +678,12 @@ impl<Ch: Channel> Context<'_, Ch> {
 impl<Ch: Channel> DispatchContext for Context<'_, Ch> {
     fn invalid_body(&mut self, msg: &RawMessage, error: CodecError) {
         tracing::debug!(target: "repod::server", id = self.info.id.0, action = msg.action(), %error, "invalid message body");
-        self.send(&ErrorMessage::new(error.to_string()));
+        let _ = self.send(&ErrorMessage::new(error.to_string()));
     }
 
     fn handler_failed(&mut self, action: &str, error: &dyn fmt::Display) {
         tracing::debug!(target: "repod::server", id = self.info.id.0, action, %error, "handler returned an error");
-        self.send(&ErrorMessage::new(error.to_string()));
+        let _ = self.send(&ErrorMessage::new(error.to_string()));
     }
 }
 
@@ -569,6 +694,27 @@ pub struct ServerContext<'a, Ch: Channel> {
 
 impl<Ch: Channel> ServerContext<'_, Ch> {
     shared_context_methods!();
+
+    /// Runs `future` on the server's runtime, off the dispatch loop, then `then` with its
+    /// result back on the loop, with a `ServerContext`: for slow work started by a tick or
+    /// through a handle (saving the world, asking a matchmaking service), while the loop goes
+    /// on serving every channel.
+    ///
+    /// If the server stops before the future completes, `then` is not called. The future needs
+    /// the tokio runtime the server runs on; on a [`Hub`] driven outside any runtime, nothing
+    /// is spawned (logged at `ERROR`). See [`Context::spawn`] for work on behalf of one channel.
+    pub fn spawn<T, F>(
+        &self,
+        future: F,
+        then: impl FnOnce(&mut ServerContext<'_, Ch>, T) + Send + 'static,
+    ) where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.core.handle.spawn_then(future, move |result| {
+            Command::Call(Box::new(move |ctx| then(ctx, result)))
+        });
+    }
 
     /// Every connected channel, mutably: id, address and value.
     pub fn channels_mut(&mut self) -> impl Iterator<Item = (PeerInfo, &mut Ch)> + '_ {
@@ -604,12 +750,19 @@ impl Default for HubConfig {
 ///
 /// The server runs one `Hub` on its dispatch loop. Tests can drive one directly: connect a
 /// channel with an [`Outbox`], feed it [`RawMessage`]s, read the frames from the receiver.
+///
+/// A hub has a [`ServerHandle`] of its own ([`Hub::handle`], and `ctx.handle()` in handlers);
+/// what is sent through it, and the results of work started with [`Context::spawn`], wait in
+/// the hub's command queue until [`run_commands`](Hub::run_commands) or
+/// [`run_next_command`](Hub::run_next_command) runs them. A server does that on its loop.
 pub struct Hub<Ch: Channel> {
     core: Core<Ch>,
     next_id: u64,
     factory: Factory<Ch>,
     on_connect: Option<ConnectHook<Ch::State>>,
     on_disconnect: Option<DisconnectHook<Ch::State>>,
+    /// The receiving end of the handle's queue, when no server owns it.
+    commands: Option<mpsc::Receiver<Command<Ch>>>,
 }
 
 pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -624,10 +777,31 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl<Ch: Channel> Hub<Ch> {
     /// A hub with this state, creating each channel's value with `factory`.
+    ///
+    /// Its handle reports the unspecified address `0.0.0.0:0` as its
+    /// [`local_addr`](ServerHandle::local_addr): no socket is bound.
     pub fn new(
         config: HubConfig,
         state: Ch::State,
         factory: impl FnMut(&PeerInfo) -> Ch + Send + 'static,
+    ) -> Self {
+        let (handle, commands) = ServerHandle::new_pair(
+            config.codec,
+            config.max_frame_len,
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            super::DEFAULT_COMMAND_QUEUE,
+        );
+        let mut hub = Self::with_handle(config, state, Box::new(factory), handle);
+        hub.commands = Some(commands);
+        hub
+    }
+
+    /// A hub whose handle's commands are received by a server.
+    pub(crate) fn with_handle(
+        config: HubConfig,
+        state: Ch::State,
+        factory: Factory<Ch>,
+        handle: ServerHandle<Ch>,
     ) -> Self {
         Hub {
             core: Core {
@@ -639,12 +813,69 @@ impl<Ch: Channel> Hub<Ch> {
                 max_frame_len: config.max_frame_len,
                 closing: Vec::new(),
                 groups: Groups::default(),
+                handle,
             },
             next_id: 1,
-            factory: Box::new(factory),
+            factory,
             on_connect: None,
             on_disconnect: None,
+            commands: None,
         }
+    }
+
+    /// The handle of this hub (of its server, when a server runs it).
+    pub fn handle(&self) -> ServerHandle<Ch> {
+        self.core.handle.clone()
+    }
+
+    /// Runs the commands waiting in this hub's queue (sends through its handle, results of
+    /// spawned work) without waiting for more; returns how many ran. A hub run by a server
+    /// has no queue of its own (the server runs its commands): this returns 0.
+    pub fn run_commands(&mut self) -> usize {
+        let Some(mut commands) = self.commands.take() else {
+            return 0;
+        };
+        let mut ran = 0;
+        while let Ok(command) = commands.try_recv() {
+            super::handle_command(self, command);
+            ran += 1;
+        }
+        self.commands = Some(commands);
+        ran
+    }
+
+    /// Waits for the next command in this hub's queue and runs it. Returns `false` at once
+    /// for a hub run by a server, which has no queue of its own.
+    pub async fn run_next_command(&mut self) -> bool {
+        let Some(mut commands) = self.commands.take() else {
+            return false;
+        };
+        // The hub's own handle keeps the queue open, so `recv` cannot end it.
+        let command = commands.recv().await;
+        self.commands = Some(commands);
+        match command {
+            Some(command) => {
+                super::handle_command(self, command);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs the continuation of work spawned by a channel's handler, if the channel is still
+    /// connected; drops it otherwise.
+    pub(crate) fn resume(&mut self, id: ChannelId, f: ResumeFn<Ch>) {
+        let open = self.core.slot_of(id).filter(|&slot| {
+            self.core.slots[slot]
+                .as_ref()
+                .is_some_and(|s| s.close.is_none())
+        });
+        let Some(slot) = open else {
+            tracing::debug!(target: "repod::server", id = id.0, "channel closed before its spawned work finished: result dropped");
+            return;
+        };
+        self.run(slot, f);
+        self.process_closing();
     }
 
     /// Sets the server-level hook run after a channel's own `on_connect`.
@@ -688,7 +919,7 @@ impl<Ch: Channel> Hub<Ch> {
                     s.channel = Some(channel);
                 }
                 if let Some(greeting) = self.core.encode(&Connected) {
-                    self.core.push(slot, greeting);
+                    let _ = self.core.push(slot, greeting);
                 }
                 self.run(slot, |ch, ctx| ch.on_connect(ctx));
                 if let Some(hook) = self.on_connect.as_mut() {
@@ -811,7 +1042,13 @@ impl<Ch: Channel> Hub<Ch> {
     }
 
     /// Queues an encoded frame to one channel.
-    pub fn send_frame_to(&mut self, id: ChannelId, frame: Bytes) -> bool {
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::NoSuchChannel`] for an id that is not connected, [`SendError::QueueFull`]
+    /// when the channel's queue overflowed (which disconnects it as a slow consumer),
+    /// [`SendError::Closed`] when it is being dropped.
+    pub fn send_frame_to(&mut self, id: ChannelId, frame: Bytes) -> Result<(), SendError> {
         let sent = self.core.send_frame_to(id, frame);
         self.process_closing();
         sent
@@ -858,7 +1095,10 @@ impl<Ch: Channel> Hub<Ch> {
     }
 
     /// Closes every channel with [`CloseReason::Shutdown`], flushing their queues.
+    ///
+    /// Sends through the hub's handle fail from then on.
     pub fn shutdown(&mut self) {
+        self.core.handle.shared.shutdown.cancel();
         let slots: Vec<usize> = self.core.index.values().copied().collect();
         for slot in slots {
             self.core.mark_close(slot, CloseReason::Shutdown);

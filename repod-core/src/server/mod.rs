@@ -9,6 +9,11 @@
 //! Channels can join named groups (rooms): a group send encodes once and costs one queue push
 //! per member. See [`Context::join`] and [`Context::send_to_group`].
 //!
+//! A send to one channel returns `Result<(), SendError>`, saying why that message did not go; a
+//! send to many channels returns how many it was queued to. Slow work (a database, a web
+//! service) runs off the loop with [`Context::spawn`], its result coming back to the channel on
+//! the loop.
+//!
 //! Start one with [`ServerBuilder::launch`] (blocking, stops on SIGINT or SIGTERM),
 //! [`ServerBuilder::bind`] then [`Server::run`] or [`Server::run_until`] (async), or
 //! [`ServerBuilder::start_background`] (own thread, for "host and play"). A [`ServerHandle`]
@@ -91,9 +96,11 @@ pub enum ServerError {
     ThreadPanicked,
 }
 
-type CallFn<Ch> = Box<dyn FnOnce(&mut ServerContext<'_, Ch>) + Send>;
+pub(crate) type CallFn<Ch> = Box<dyn FnOnce(&mut ServerContext<'_, Ch>) + Send>;
+/// The rest of a handler, run when the work it spawned is done.
+pub(crate) type ResumeFn<Ch> = Box<dyn FnOnce(&mut Ch, &mut Context<'_, Ch>) + Send>;
 
-enum Command<Ch: Channel> {
+pub(crate) enum Command<Ch: Channel> {
     SendTo(ChannelId, Bytes),
     SendToAll(Bytes),
     SendToMany(Box<[ChannelId]>, Bytes),
@@ -104,6 +111,8 @@ enum Command<Ch: Channel> {
         except: Option<ChannelId>,
     },
     Call(CallFn<Ch>),
+    /// The continuation of work spawned by a channel's handler.
+    Resume(ChannelId, ResumeFn<Ch>),
 }
 
 struct Shared {
@@ -183,18 +192,13 @@ impl<Ch: Channel> Server<Ch> {
         listener: TcpListener,
     ) -> Result<Self, ServerError> {
         let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
-        let (hub, config, tick) = builder.into_hub();
-        let (tx, commands) = mpsc::channel(config.command_queue);
-        let handle = ServerHandle {
-            tx,
-            shared: Arc::new(Shared {
-                shutdown: CancellationToken::new(),
-                connections: AtomicUsize::new(0),
-                local_addr,
-                codec: config.codec,
-                max_frame_len: config.max_frame_len,
-            }),
-        };
+        let (handle, commands) = ServerHandle::new_pair(
+            builder.config.codec,
+            builder.config.max_frame_len,
+            local_addr,
+            builder.config.command_queue,
+        );
+        let (hub, config, tick) = builder.into_hub(handle.clone());
         Ok(Server {
             listener,
             hub,
@@ -409,7 +413,7 @@ fn handle_event<Ch: Channel>(
                 .codec
                 .encode(&ErrorMessage::new(error.to_string()), config.max_frame_len)
             {
-                hub.send_frame_to(id, frame);
+                let _ = hub.send_frame_to(id, frame);
             }
             hub.close(id, CloseReason::Protocol(error.to_string()));
         }
@@ -420,7 +424,8 @@ fn handle_event<Ch: Channel>(
 fn handle_command<Ch: Channel>(hub: &mut Hub<Ch>, command: Command<Ch>) {
     match command {
         Command::SendTo(id, frame) => {
-            hub.send_frame_to(id, frame);
+            // The sender was told "queued to the loop"; an id gone since is not an error here.
+            let _ = hub.send_frame_to(id, frame);
         }
         Command::SendToAll(frame) => {
             hub.send_frame_to_all(&frame);
@@ -444,6 +449,7 @@ fn handle_command<Ch: Channel>(hub: &mut Hub<Ch>, command: Command<Ch>) {
                 tracing::error!(target: "repod::server", "code run through a server handle panicked");
             }
         }
+        Command::Resume(id, f) => hub.resume(id, f),
     }
 }
 
@@ -470,10 +476,17 @@ const EVENT_BATCH: usize = 256;
 /// Reaches a running server from any task or thread: send messages, run code on the dispatch
 /// loop, shut it down.
 ///
-/// Cheap to clone; `Send` and `Sync`. Messages are encoded on the caller's thread (once, for
+/// Cheap to clone; `Send` and `Sync`. Handlers and ticks get one with `ctx.handle()`
+/// ([`Context::handle`]). Messages are encoded on the caller's thread (once, for
 /// [`send_to_all`](ServerHandle::send_to_all) and [`send_to_group`](ServerHandle::send_to_group))
 /// and queued to the loop without waiting. Once the server has shut down every method returns an
 /// error; none panics.
+///
+/// Every send returns `Result<(), SendError>`, whatever it targets: `Err` if the message cannot
+/// be encoded ([`SendError::Codec`]), the loop's command queue is full
+/// ([`SendError::QueueFull`]) or the server has stopped ([`SendError::Closed`]). `Ok` means the
+/// loop has it; there it goes to the channels still connected, as a send from a handler would
+/// (an id that has disconnected meanwhile receives nothing).
 pub struct ServerHandle<Ch: Channel> {
     tx: mpsc::Sender<Command<Ch>>,
     shared: Arc<Shared>,
@@ -498,6 +511,50 @@ impl<Ch: Channel> fmt::Debug for ServerHandle<Ch> {
 }
 
 impl<Ch: Channel> ServerHandle<Ch> {
+    /// A handle and the receiving end of its command queue.
+    pub(crate) fn new_pair(
+        codec: crate::codec::CodecKind,
+        max_frame_len: usize,
+        local_addr: SocketAddr,
+        capacity: usize,
+    ) -> (Self, mpsc::Receiver<Command<Ch>>) {
+        let (tx, commands) = mpsc::channel(capacity.max(1));
+        let handle = ServerHandle {
+            tx,
+            shared: Arc::new(Shared {
+                shutdown: CancellationToken::new(),
+                connections: AtomicUsize::new(0),
+                local_addr,
+                codec,
+                max_frame_len,
+            }),
+        };
+        (handle, commands)
+    }
+
+    /// Spawns `future` on the current runtime and queues the command made of its result to
+    /// the loop, waiting for room in the queue rather than dropping a finished result.
+    pub(crate) fn spawn_then<T, F>(
+        &self,
+        future: F,
+        command: impl FnOnce(T) -> Command<Ch> + Send + 'static,
+    ) where
+        F: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(target: "repod::server", "spawn outside a tokio runtime: the work is not started");
+            return;
+        };
+        let tx = self.tx.clone();
+        runtime.spawn(async move {
+            let result = future.await;
+            if tx.send(command(result)).await.is_err() {
+                tracing::debug!(target: "repod::server", "server stopped before spawned work finished: result dropped");
+            }
+        });
+    }
+
     fn command(&self, command: Command<Ch>) -> Result<(), SendError> {
         if self.shared.shutdown.is_cancelled() {
             return Err(SendError::Closed);

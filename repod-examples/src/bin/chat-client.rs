@@ -34,7 +34,7 @@ use repod_examples::NetArgs;
 struct Args {
     #[command(flatten)]
     net: NetArgs,
-    /// A nickname to take as soon as the connection is established.
+    /// A nickname to take as soon as the server accepts the connection.
     #[arg(long)]
     name: Option<String>,
 }

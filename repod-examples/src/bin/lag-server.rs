@@ -4,7 +4,7 @@
 //! cargo run --release -p repod-examples --bin lag-server
 //! ```
 
-use repod::Context;
+use repod::{Context, SendError};
 use repod_examples::lag::{Ping, Pong};
 
 #[derive(Default)]
@@ -13,8 +13,8 @@ struct LagChannel;
 #[repod::channel]
 impl LagChannel {
     #[action]
-    fn ping(&mut self, ctx: &mut Context<'_, Self>, ping: Ping) {
-        ctx.send(&Pong { seq: ping.seq });
+    fn ping(&mut self, ctx: &mut Context<'_, Self>, ping: Ping) -> Result<(), SendError> {
+        ctx.send(&Pong { seq: ping.seq })
     }
 }
 

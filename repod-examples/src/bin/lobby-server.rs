@@ -49,7 +49,7 @@ impl Player {
     fn on_connect(&mut self, ctx: &mut Context<'_, Self>) {
         ctx.join(LOBBY);
         let id = ctx.id().get();
-        ctx.send(&Welcome { id });
+        let _ = ctx.send(&Welcome { id });
     }
 
     // No `on_close`: a player who leaves drops out of its group by itself, and a match whose

@@ -41,7 +41,7 @@ impl Player {
         self.y = (id * 61 % 100) as f32 / 100.0 * ARENA;
         let me = ctx.id();
         ctx.state_mut().it.get_or_insert(me);
-        ctx.send(&Welcome { id });
+        let _ = ctx.send(&Welcome { id });
     }
 
     fn on_close(&mut self, ctx: &mut Context<'_, Self>, _reason: &CloseReason) {

@@ -6,7 +6,7 @@
 //! cargo run -p repod-examples --bin teams-server
 //! ```
 
-use repod::Context;
+use repod::{Context, SendError};
 use repod_examples::teams::{
     JoinTeam, PlayerJoinedTeam, PlayerList, RequestPlayers, Said, Say, SetName, TeamJoined,
     TeamSaid, TeamSay,
@@ -44,7 +44,7 @@ impl TeamChannel {
     }
 
     #[action]
-    fn join_team(&mut self, ctx: &mut Context<'_, Self>, msg: JoinTeam) {
+    fn join_team(&mut self, ctx: &mut Context<'_, Self>, msg: JoinTeam) -> Result<(), SendError> {
         let team_id = msg.team_id;
         // One team at a time: leave the old one. (On disconnect, a channel leaves its groups
         // by itself.)
@@ -53,7 +53,7 @@ impl TeamChannel {
         }
         let group = team_group(team_id);
         ctx.join(&group);
-        ctx.send(&TeamJoined { team_id });
+        ctx.send(&TeamJoined { team_id })?;
         // Tell the other members of the team, encoded once.
         ctx.send_to_others_in_group(
             &group,
@@ -62,6 +62,7 @@ impl TeamChannel {
                 team_id,
             },
         );
+        Ok(())
     }
 
     #[action]
@@ -87,14 +88,18 @@ impl TeamChannel {
     }
 
     #[action]
-    fn request_players(&mut self, ctx: &mut Context<'_, Self>, _msg: RequestPlayers) {
+    fn request_players(
+        &mut self,
+        ctx: &mut Context<'_, Self>,
+        _msg: RequestPlayers,
+    ) -> Result<(), SendError> {
         let players: Vec<String> = std::iter::once(self.player_name.clone())
             .chain(ctx.channels().map(|peer| peer.channel.player_name.clone()))
             .collect();
         ctx.send(&PlayerList {
             count: players.len() as u32,
             players,
-        });
+        })
     }
 }
 
