@@ -700,6 +700,14 @@ mod tests {
                     assert!(load::fanout(addr, codec, 5, 20, 4).await.unwrap() > 0.0);
                     let echo = start(imp, codec, true).await;
                     assert!(load::echo(echo, codec, short, 8).await.unwrap() > 0.0);
+                    let own = round_trips(Latency::OwnClient, None, imp, addr, codec, short);
+                    assert!(own.await.unwrap().samples > 0);
+                    for pace in [game::Pace::Spin, game::Pace::Hz60] {
+                        let r = round_trips(Latency::GameLoop, Some(pace), imp, addr, codec, short)
+                            .await
+                            .unwrap();
+                        assert!(r.samples > 0 && r.p99_us >= r.p50_us);
+                    }
                 }
             }
         })
