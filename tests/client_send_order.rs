@@ -72,7 +72,7 @@ fn server(
 
 /// Sizes that overflow the socket's buffers part way through a frame, mixed with small ones.
 fn size(seq: u32) -> usize {
-    if seq % 4 == 0 {
+    if seq.is_multiple_of(4) {
         200_000 + seq as usize
     } else {
         seq as usize % 50

@@ -1,7 +1,7 @@
 //! The game-loop workload (`client-pump`): round trips as a game sees them, through a client
 //! that is pumped from a loop on the game's own thread.
 //!
-//! Two clients play the same loop: repod's game-loop [`Client`](repod::client::Client) with a
+//! Two clients play the same loop: repod's game-loop [`Client`] with a
 //! `#[repod::listener]`, and a hand-written baseline, the polling client a game would write
 //! without repod (a non-blocking `std` socket: `send` writes the frame, `pump` reads until the
 //! socket has nothing more and handles every complete frame). Each talks to its own side's
