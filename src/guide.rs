@@ -20,6 +20,7 @@
 //! 10. [Limits and tuning](limits).
 //! 11. [Performance](performance): the benchmarks against a plain tokio baseline.
 //! 12. [Robustness](robustness): fuzzing and the soak test.
+//! 13. [Going online](online): authentication, idle timeouts and heartbeats, rate limits.
 //!
 //! # How the runtime is layered
 //!
@@ -74,3 +75,6 @@ pub mod performance {}
 
 #[doc = include_str!("../docs/robustness.md")]
 pub mod robustness {}
+
+#[doc = include_str!("../docs/online.md")]
+pub mod online {}

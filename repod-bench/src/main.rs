@@ -8,7 +8,9 @@
 //! Every server runs in its own child process (this binary re-executed with the hidden `serve`
 //! subcommand), the load generator in this one; each process has a 2-worker multi-thread tokio
 //! runtime. The load generator ([`load`]) is the same hand-written client for every
-//! implementation, so the ratio repod/baseline compares servers. See docs/performance.md.
+//! implementation, so the ratio repod/baseline compares servers. The `rooms` workload
+//! ([`rooms`]) runs its clients in several child processes of their own (the hidden
+//! `rooms-client` subcommand). See docs/performance.md.
 
 mod baseline;
 mod child;

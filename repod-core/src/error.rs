@@ -114,18 +114,33 @@ pub enum CloseReason {
     /// The server is shutting down.
     #[error("server shutdown")]
     Shutdown,
+    /// The peer sent nothing (not one whole frame) for the server's
+    /// [idle timeout](crate::server::ServerBuilder::idle_timeout). It is told
+    /// `{"action": "error", "message": "idle timeout"}` before the connection closes.
+    #[error("idle")]
+    Idle,
+    /// The peer sent faster than its [rate limit](crate::server::ServerBuilder::rate_limit)
+    /// allows, under the disconnect policy. It is told
+    /// `{"action": "error", "message": "rate limited"}` before the connection closes.
+    #[error("rate limited")]
+    RateLimited,
 }
 
 impl CloseReason {
     /// Whether queued outbound frames are still delivered before the socket closes.
     ///
-    /// True for [`Disconnected`](CloseReason::Disconnected), [`Shutdown`](CloseReason::Shutdown)
-    /// and [`Protocol`](CloseReason::Protocol) (so the peer reads the error reply that explains
+    /// True for [`Disconnected`](CloseReason::Disconnected), [`Shutdown`](CloseReason::Shutdown),
+    /// [`Protocol`](CloseReason::Protocol), [`Idle`](CloseReason::Idle) and
+    /// [`RateLimited`](CloseReason::RateLimited) (so the peer reads the error reply that explains
     /// why it is dropped); false when the peer is gone or must be dropped at once.
     pub fn flushes(&self) -> bool {
         matches!(
             self,
-            CloseReason::Disconnected | CloseReason::Shutdown | CloseReason::Protocol(_)
+            CloseReason::Disconnected
+                | CloseReason::Shutdown
+                | CloseReason::Protocol(_)
+                | CloseReason::Idle
+                | CloseReason::RateLimited
         )
     }
 

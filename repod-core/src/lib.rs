@@ -39,7 +39,9 @@ pub use crate::codec::{Bincode, Codec, CodecKind, MsgPack, RawMessage};
 pub use crate::dispatch::{DispatchContext, HandlerResult};
 pub use crate::error::{ChannelError, CloseReason, CodecError, FrameError, SendError};
 pub use crate::frame::{Frame, FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
-pub use crate::message::{Connected, Disconnected, ErrorMessage, Message, SocketConnect};
+pub use crate::message::{
+    Connected, Disconnected, ErrorMessage, Heartbeat, HeartbeatAck, Message, SocketConnect,
+};
 pub use crate::server::{BackgroundServer, Server, ServerBuilder, ServerError, ServerHandle};
 pub use crate::server::{
     Channel, ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext,

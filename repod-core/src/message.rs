@@ -94,3 +94,36 @@ impl ErrorMessage {
 impl Message for ErrorMessage {
     const ACTION: &'static str = "error";
 }
+
+/// `{"action": "_heartbeat", "t": …, "rtt_us": …}`: a Rust client's keep-alive, sent every
+/// [`heartbeat`](crate::client::ClientBuilder::heartbeat) interval.
+///
+/// The server consumes it without dispatching it (no channel ever sees it), counts it as a
+/// sign of life for its idle timeout, stores `rtt_us` as the connection's round-trip time
+/// (read with [`Context::rtt`](crate::server::Context::rtt)) and answers with a
+/// [`HeartbeatAck`] echoing `t`. `t` is the client's own clock reading, in microseconds;
+/// `rtt_us` the round trip it last measured, 0 before the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The sender's clock, in microseconds, echoed back in the answer.
+    pub t: u64,
+    /// The round-trip time the sender last measured, in microseconds; 0 if none yet.
+    pub rtt_us: u64,
+}
+
+impl Message for Heartbeat {
+    const ACTION: &'static str = "_heartbeat";
+}
+
+/// `{"action": "_heartbeat_ack", "t": …}`: the server's answer to a [`Heartbeat`], echoing
+/// its `t`. The Rust clients consume it (it is never delivered to the application) and measure
+/// the round trip from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HeartbeatAck {
+    /// The `t` of the heartbeat answered.
+    pub t: u64,
+}
+
+impl Message for HeartbeatAck {
+    const ACTION: &'static str = "_heartbeat_ack";
+}

@@ -48,6 +48,9 @@ message!(Unknown = "unknown" { name: String });
 message!(Big = "big" { seq: u64, data: String });
 message!(Ticked = "ticked" { n: u64 });
 message!(Hello = "hello" { text: String });
+message!(Login = "login" { token: String });
+message!(WhoAmI = "whoami" {});
+message!(Rtt = "rtt" {});
 
 /// One record of what happened on the server, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +118,17 @@ impl Channel for Game {
                 result.report(ctx, "fail");
             }
             "panic" => panic!("handler bug"),
+            "rtt" => {
+                // The round trip the peer's heartbeat reported, in microseconds (0: none).
+                let n = ctx.rtt().map_or(0, |rtt| rtt.as_micros() as u64);
+                let _ = ctx.send(&Echo { n });
+            }
+            "whoami" => {
+                // What authentication proved, if the server authenticates.
+                let from = ctx.id().get();
+                let text = ctx.identity::<String>().cloned().unwrap_or_default();
+                let _ = ctx.send(&Said { from, text });
+            }
             other => {
                 let action = other.to_owned();
                 let _ = ctx.send(&Unknown { name: action });

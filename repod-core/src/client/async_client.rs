@@ -171,6 +171,12 @@ impl AsyncClient {
     pub fn is_connected(&self) -> bool {
         self.shared.is_connected()
     }
+
+    /// The round-trip time to the server, as the last [heartbeat](ClientBuilder::heartbeat)
+    /// measured it; `None` before the first answer (or without heartbeats).
+    pub fn rtt(&self) -> Option<std::time::Duration> {
+        self.shared.rtt()
+    }
 }
 
 impl Drop for AsyncClient {

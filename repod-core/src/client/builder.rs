@@ -50,6 +50,8 @@ pub struct ClientBuilder {
     event_queue: usize,
     connect_timeout: Duration,
     close_timeout: Duration,
+    heartbeat: Option<Duration>,
+    tcp_keepalive: Option<Duration>,
 }
 
 impl Default for ClientBuilder {
@@ -69,6 +71,8 @@ impl ClientBuilder {
             event_queue: DEFAULT_EVENT_QUEUE,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            heartbeat: None,
+            tcp_keepalive: Some(crate::server::DEFAULT_TCP_KEEPALIVE),
         }
     }
 
@@ -114,6 +118,35 @@ impl ClientBuilder {
     /// The default is 2 seconds.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// Sends a [`Heartbeat`](crate::Heartbeat) every `interval` while connected, on the
+    /// client's own i/o task (a game that stops pumping still beats). A repod server counts it
+    /// as a sign of life for its [idle timeout](crate::server::ServerBuilder::idle_timeout),
+    /// answers it without dispatching it, and the answer gives the round-trip time
+    /// ([`Client::rtt`], [`AsyncClient::rtt`]; the server reads it with
+    /// [`Context::rtt`](crate::server::Context::rtt)). Use an interval well below the
+    /// server's idle timeout (a third of it, say). Not for Python repod servers, which would
+    /// see an unknown `_heartbeat` action. The default is none.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `interval` is zero.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        assert!(
+            !interval.is_zero(),
+            "the heartbeat interval must not be zero"
+        );
+        self.heartbeat = Some(interval);
+        self
+    }
+
+    /// TCP keepalive on the socket: the system probes a connection silent for `idle` and
+    /// ends it when the server's machine is gone. `None` turns it off. The default is 30
+    /// seconds.
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
         self
     }
 
@@ -183,6 +216,8 @@ impl ClientBuilder {
         TaskConfig {
             connect_timeout: self.connect_timeout,
             close_timeout: self.close_timeout,
+            heartbeat: self.heartbeat,
+            tcp_keepalive: self.tcp_keepalive,
         }
     }
 

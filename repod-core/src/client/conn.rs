@@ -5,7 +5,7 @@
 //! `disconnected` as the last event.
 
 use std::io;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,9 @@ use crate::connection::transport::{self, FrameReader};
 use crate::connection::writer::{write_outbox, WriteEnd};
 use crate::connection::{Outbox, OutboxReceiver, PushError};
 use crate::error::{ConnectError, FrameError, SendError};
-use crate::message::{Connected, Disconnected, ErrorMessage, Message, SocketConnect};
+use crate::message::{
+    Connected, Disconnected, ErrorMessage, Heartbeat, HeartbeatAck, Message, SocketConnect,
+};
 
 const CONNECTING: u8 = 0;
 const CONNECTED: u8 = 1;
@@ -31,6 +33,10 @@ pub(crate) struct Shared {
     pub(crate) codec: CodecKind,
     pub(crate) max_frame_len: usize,
     state: AtomicU8,
+    /// The round trip last measured by a heartbeat, in microseconds; 0 before the first.
+    rtt_us: AtomicU64,
+    /// The clock heartbeats carry: microseconds since this instant.
+    epoch: std::time::Instant,
 }
 
 impl Shared {
@@ -40,7 +46,35 @@ impl Shared {
             codec,
             max_frame_len,
             state: AtomicU8::new(CONNECTING),
+            rtt_us: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
         }
+    }
+
+    /// The round trip last measured by a heartbeat.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        match self.rtt_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Queues a heartbeat carrying the clock and the last round trip.
+    fn beat(&self) {
+        let _ = self.send(&Heartbeat {
+            t: self.now_us(),
+            rtt_us: self.rtt_us.load(Ordering::Relaxed),
+        });
+    }
+
+    /// Measures the round trip from a heartbeat's answer.
+    fn acked(&self, ack: HeartbeatAck) {
+        let rtt = self.now_us().saturating_sub(ack.t).max(1);
+        self.rtt_us.store(rtt, Ordering::Relaxed);
     }
 
     /// Encodes and queues a message; never waits.
@@ -88,6 +122,8 @@ impl Shared {
 pub(crate) struct TaskConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) close_timeout: Duration,
+    pub(crate) heartbeat: Option<Duration>,
+    pub(crate) tcp_keepalive: Option<Duration>,
 }
 
 /// Opens the TCP connection, bounded by `timeout`.
@@ -190,7 +226,22 @@ pub(crate) async fn run(
     // accepted this connection. A server that refuses (full) sends `error` instead.
     emit(&events, shared.codec, &SocketConnect).await;
 
+    transport::set_keepalive(&stream, config.tcp_keepalive);
     let (reader, writer) = transport::tcp(stream, shared.max_frame_len);
+    let heartbeat = async {
+        match config.heartbeat {
+            Some(period) => {
+                let mut ticks =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    shared.beat();
+                }
+            }
+            None => std::future::pending().await,
+        }
+    };
     let closing = outbox.closing_token().clone();
     let close_deadline = async {
         closing.cancelled().await;
@@ -199,8 +250,9 @@ pub(crate) async fn run(
     let reason = {
         let read = read_loop(reader, &events, &shared);
         let write = write_outbox(writer, &mut outbox, config.close_timeout);
-        tokio::pin!(close_deadline, read, write);
+        tokio::pin!(close_deadline, read, write, heartbeat);
         tokio::select! {
+            () = &mut heartbeat => unreachable!("the heartbeat never ends"),
             reason = &mut read => reason,
             end = &mut write => match end {
                 WriteEnd::Closed => {
@@ -259,6 +311,13 @@ async fn read_loop<R: FrameReader>(
         shared.outbox.note_received();
         match codec.decode_raw(payload) {
             Ok(raw) => {
+                if raw.action() == HeartbeatAck::ACTION {
+                    // The answer to our heartbeat: measured, never delivered.
+                    if let Ok(ack) = raw.decode::<HeartbeatAck>() {
+                        shared.acked(ack);
+                    }
+                    continue;
+                }
                 if raw.action() == Connected::ACTION {
                     tracing::debug!(target: "repod::client", "accepted by the server");
                 }

@@ -66,6 +66,11 @@ pub(crate) trait DirectSink: Send + Sync + 'static {
 /// Frames fed together are copied into one buffer of up to this many bytes per write.
 const WRITE_BATCH: usize = 64 * 1024;
 
+/// A writer keeps its gathering buffer between bursts only up to this capacity. Under a
+/// backlog every connection's writer fills one; kept at full size, 10,000 of them held
+/// hundreds of MiB long after the backlog was gone.
+const KEEP_WRITE_BUF: usize = 4096;
+
 /// The reading half of a TCP connection.
 pub(crate) struct TcpReader {
     frames: FramedRead<OwnedReadHalf, FrameCodec>,
@@ -82,6 +87,40 @@ pub(crate) struct TcpWriter {
     single: Option<Bytes>,
     buf: BytesMut,
 }
+
+/// Turns on TCP keepalive: the system probes a connection silent for `idle`, then every
+/// 10 seconds (where it can be set), and ends it when the peer's machine does not answer; the
+/// next read then fails. `None` leaves the socket as it is.
+pub(crate) fn set_keepalive(stream: &TcpStream, idle: Option<Duration>) {
+    let Some(idle) = idle else { return };
+    let keepalive = socket2::TcpKeepalive::new().with_time(idle);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "windows"
+    ))]
+    let keepalive = keepalive.with_interval(KEEPALIVE_INTERVAL);
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(target: "repod::connection", %error, "cannot set TCP keepalive");
+    }
+}
+
+/// How often an unanswered keepalive probe is repeated, where the system lets it be set.
+#[cfg_attr(
+    not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "windows"
+    )),
+    allow(dead_code)
+)]
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Splits a TCP connection into its frame reader and writer, with `TCP_NODELAY` set (a frame
 /// leaves when it is flushed, not when the kernel decides).
@@ -170,7 +209,7 @@ impl FrameWriter for TcpWriter {
         } else if !self.buf.is_empty() {
             write_all(&self.write, &self.buf).await?;
             self.buf.clear();
-            if self.buf.capacity() > 4 * WRITE_BATCH {
+            if self.buf.capacity() > KEEP_WRITE_BUF {
                 self.buf = BytesMut::new();
             }
         }

@@ -3,13 +3,16 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::auth::Auth;
 use super::channel::Channel;
 use super::hub::{Hub, HubConfig, PeerInfo, ServerContext};
+use super::limits::RateLimit;
 use super::shutdown::ShutdownSignal;
 use super::{BackgroundServer, Server, ServerError, ServerHandle};
 use crate::codec::CodecKind;
 use crate::error::CloseReason;
 use crate::frame::DEFAULT_MAX_FRAME_LEN;
+use crate::message::Message;
 
 /// The default [`max_connections`](ServerBuilder::max_connections): 10,000.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -25,6 +28,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default [`command_queue`](ServerBuilder::command_queue): 65,536 commands.
 pub const DEFAULT_COMMAND_QUEUE: usize = 65_536;
+/// The default [`tcp_keepalive`](ServerBuilder::tcp_keepalive): probes after 30 seconds of
+/// silence.
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
 pub(crate) type Factory<Ch> = Box<dyn FnMut(&PeerInfo) -> Ch + Send>;
 pub(crate) type ConnectHook<S> = Box<dyn FnMut(&mut S, &PeerInfo) + Send>;
@@ -44,6 +50,11 @@ pub(crate) struct ServerConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) close_timeout: Duration,
     pub(crate) command_queue: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) max_connections_per_ip: Option<usize>,
+    pub(crate) auth_attempts_per_minute: Option<u32>,
+    pub(crate) tcp_keepalive: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +69,11 @@ impl Default for ServerConfig {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             command_queue: DEFAULT_COMMAND_QUEUE,
+            idle_timeout: None,
+            rate_limit: None,
+            max_connections_per_ip: None,
+            auth_attempts_per_minute: None,
+            tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
         }
     }
 }
@@ -79,6 +95,12 @@ impl Default for ServerConfig {
 /// | [`close_timeout`](Self::close_timeout) | 5 s per closing connection |
 /// | [`command_queue`](Self::command_queue) | 65,536 commands |
 /// | [`tick`](Self::tick) | none |
+/// | [`auth`](Self::auth) | none: every peer gets a channel at once |
+/// | [`auth_attempts_per_minute`](Self::auth_attempts_per_minute) | unlimited |
+/// | [`max_connections_per_ip`](Self::max_connections_per_ip) | unlimited |
+/// | [`idle_timeout`](Self::idle_timeout) | none |
+/// | [`rate_limit`](Self::rate_limit) | none |
+/// | [`tcp_keepalive`](Self::tcp_keepalive) | probes after 30 s of silence |
 ///
 /// ```no_run
 /// # use repod_core::{Channel, Context, RawMessage, server::Server};
@@ -103,6 +125,7 @@ pub struct ServerBuilder<Ch: Channel> {
     pub(crate) on_connect: Option<ConnectHook<Ch::State>>,
     pub(crate) on_disconnect: Option<DisconnectHook<Ch::State>>,
     pub(crate) tick: Tick<Ch>,
+    pub(crate) auth: Option<Auth>,
 }
 
 impl<Ch: Channel> fmt::Debug for ServerBuilder<Ch> {
@@ -110,6 +133,7 @@ impl<Ch: Channel> fmt::Debug for ServerBuilder<Ch> {
         f.debug_struct("ServerBuilder")
             .field("config", &self.config)
             .field("tick", &self.tick.as_ref().map(|(period, _)| period))
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +147,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             on_connect: None,
             on_disconnect: None,
             tick: None,
+            auth: None,
         }
     }
 
@@ -245,6 +270,112 @@ impl<Ch: Channel> ServerBuilder<Ch> {
     ) -> Self {
         assert!(!period.is_zero(), "the tick period must not be zero");
         self.tick = Some((period, Box::new(tick)));
+        self
+    }
+
+    /// Requires every peer to authenticate before it gets a channel.
+    ///
+    /// The peer's first message must be the login message `L` (any [`Message`] of the
+    /// application, e.g. `Login { token }`), and the whole authentication must be done within
+    /// `timeout` of the connection's acceptance. `check` gets the decoded login and the peer's
+    /// id and address, and returns the peer's identity or the reason to refuse it. It is async
+    /// (it may ask a database or a web service) and runs on the connection's own task, so the
+    /// checks of many peers run at once and never hold up the dispatch loop.
+    ///
+    /// Until the check passes the peer has no channel: no `connected` greeting is sent, no
+    /// `on_connect` runs, nothing it sends is dispatched. Then:
+    ///
+    /// | the peer | outcome |
+    /// |---|---|
+    /// | is accepted | its channel is created as usual (`connected`, `on_connect`); [`Context::identity`](super::Context::identity) returns what `check` returned |
+    /// | is refused | `{"action": "error", "message": <the reason>}`, then the connection closes |
+    /// | sends another action first | `error` "authentication required", then the connection closes |
+    /// | sends a login its type cannot decode | `error` with the decoding error, then the connection closes |
+    /// | is not done within `timeout` (sent nothing, or not a whole frame) | `error` "auth timeout", then the connection closes |
+    /// | logs in again later | `error` "already authenticated"; the connection stays open and the message is not dispatched |
+    ///
+    /// A Python repod client authenticates by sending its login as a plain dict, first thing:
+    /// `connection.send({"action": "login", "token": "…"})` (with the server on
+    /// [`CodecKind::MsgPack`]).
+    ///
+    /// ```no_run
+    /// # use repod_core::{Channel, Context, Message, RawMessage, server::Server};
+    /// # use std::time::Duration;
+    /// # #[derive(Default)] struct Lobby;
+    /// # impl Channel for Lobby {
+    /// #     type State = ();
+    /// #     type Inbound = RawMessage;
+    /// #     const ACTIONS: &'static [&'static str] = &[];
+    /// #     fn decode(msg: RawMessage) -> RawMessage { msg }
+    /// #     fn dispatch(&mut self, _: &mut Context<'_, Self>, _: RawMessage) {}
+    /// # }
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Login { token: String }
+    /// impl Message for Login { const ACTION: &'static str = "login"; }
+    ///
+    /// Server::<Lobby>::builder()
+    ///     .auth(Duration::from_secs(5), |login: Login, _peer| async move {
+    ///         match login.token.as_str() {
+    ///             "s3cret" => Ok("alice".to_owned()), // read with ctx.identity::<String>()
+    ///             _ => Err("bad token".to_owned()),
+    ///         }
+    ///     })
+    ///     .launch("0.0.0.0:31425")
+    ///     .expect("server failed");
+    /// ```
+    pub fn auth<L, I, F, Fut>(mut self, timeout: Duration, check: F) -> Self
+    where
+        L: Message + serde::de::DeserializeOwned + Send + 'static,
+        I: Send + Sync + 'static,
+        F: Fn(L, PeerInfo) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<I, String>> + Send + 'static,
+    {
+        self.auth = Some(Auth::new(timeout, check));
+        self
+    }
+
+    /// The most login messages accepted from one IP address per minute (a burst of that many,
+    /// refilled evenly over the minute); beyond it a login is refused with `error` "too many
+    /// authentication attempts" without being checked. Applies with [`auth`](Self::auth).
+    /// The default is unlimited.
+    pub fn auth_attempts_per_minute(mut self, attempts: u32) -> Self {
+        self.config.auth_attempts_per_minute = Some(attempts.max(1));
+        self
+    }
+
+    /// The most connections open at once from one IP address; one more receives
+    /// `{"action": "error", "message": "too many connections from this address"}` and is
+    /// closed without a channel. Connections still authenticating count. The default is
+    /// unlimited (players behind one NAT share an address).
+    pub fn max_connections_per_ip(mut self, connections: usize) -> Self {
+        self.config.max_connections_per_ip = Some(connections.max(1));
+        self
+    }
+
+    /// Closes a channel whose peer sent no whole frame for `timeout`, with
+    /// [`CloseReason::Idle`] after telling it `{"action": "error", "message": "idle timeout"}`.
+    /// A peer trickling a frame byte by byte is idle too. Rust clients stay connected through
+    /// their [`heartbeat`](crate::client::ClientBuilder::heartbeat); a Python repod client
+    /// that has nothing to say for that long is closed. The default is none.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Limits how fast each peer may send (see [`RateLimit`]). The default is no limit
+    /// (beyond [`inbound_queue_bytes`](Self::inbound_queue_bytes), which slows a peer down to
+    /// the pace of the dispatch loop).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.config.rate_limit = Some(limit);
+        self
+    }
+
+    /// TCP keepalive on every accepted socket: the system probes a connection silent for
+    /// `idle` (then every 10 seconds where the system allows setting it), and closes it when
+    /// the peer's machine is gone, which reading alone never notices. `None` turns it off. The
+    /// default is 30 seconds.
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.config.tcp_keepalive = idle;
         self
     }
 
@@ -372,6 +503,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             on_connect,
             on_disconnect,
             tick,
+            auth: _,
         } = self;
         let mut hub = Hub::with_handle(
             HubConfig {

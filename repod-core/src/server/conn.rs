@@ -5,22 +5,27 @@
 //! transport. Neither waits on a timer.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::FutureExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::auth::{Auth, Identity, Refusal};
 use super::channel::Channel;
-use super::hub::ChannelId;
+use super::hub::{ChannelId, PeerInfo};
+use super::limits::{IpSlot, PeerLimiter, RateLimit, RatePolicy, Verdict};
 use crate::codec::{Codec, CodecKind};
 use crate::connection::transport::{FrameReader, FrameWriter};
 use crate::connection::writer::{write_outbox, WriteEnd};
-use crate::connection::{discard, OutboxReceiver};
+use crate::connection::{discard, Outbox, OutboxReceiver};
 use crate::error::{ChannelError, CloseReason, FrameError};
+use crate::message::{ErrorMessage, Heartbeat, HeartbeatAck, Message};
 
 /// What a connection's tasks tell the dispatch loop; `I` is the channel's decoded message.
 pub(crate) enum ConnEvent<I> {
@@ -30,8 +35,15 @@ pub(crate) enum ConnEvent<I> {
     Messages(ChannelId, Vec<I>, OwnedSemaphorePermit),
     /// The peer broke the protocol: the loop reports it, replies with an error and closes.
     Protocol(ChannelId, ChannelError),
-    /// The connection ended (end of stream or i/o error).
+    /// The connection ended (end of stream or i/o error), or its reader cut it (idle, rate
+    /// limited).
     Closed(ChannelId, CloseReason),
+    /// The peer passed authentication: its channel can be created, with this outbox.
+    Authenticated(ChannelId, SocketAddr, Outbox, Identity),
+    /// A heartbeat: the round trip it reports, and the encoded answer to queue.
+    Heartbeat(ChannelId, Option<Duration>, Bytes, OwnedSemaphorePermit),
+    /// Tell the peer this in an `error` message; the connection stays open.
+    Notice(ChannelId, &'static str, OwnedSemaphorePermit),
 }
 
 /// The fixed cost charged to the inbound budget for each message, on top of its payload.
@@ -47,21 +59,43 @@ pub(crate) struct ConnConfig {
     pub(crate) max_frame_len: usize,
     pub(crate) inbound_bytes: usize,
     pub(crate) close_timeout: Duration,
+    /// Close a peer that sent no whole frame for this long.
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) rate_limit: Option<RateLimit>,
+    /// The login action, when the server authenticates: a second login is answered, not
+    /// dispatched.
+    pub(crate) login_action: Option<&'static str>,
 }
 
-/// Counts a connection from its acceptance until its socket is closed (the writer's end).
-pub(crate) struct OpenGuard(Arc<AtomicUsize>);
+/// A connection still to be authenticated: what its reader needs until then.
+pub(crate) struct Pending {
+    pub(crate) auth: Auth,
+    /// Handed to the dispatch loop with the identity once the peer is authenticated.
+    pub(crate) outbox: Outbox,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Counts a connection from its acceptance until its socket is closed (the writer's end),
+/// in the server's total and, when limited, against its address.
+pub(crate) struct OpenGuard {
+    open: Arc<AtomicUsize>,
+    /// Released with the guard.
+    _ip: Option<IpSlot>,
+}
 
 impl OpenGuard {
-    pub(crate) fn new(open: &Arc<AtomicUsize>) -> Self {
+    pub(crate) fn new(open: &Arc<AtomicUsize>, ip: Option<IpSlot>) -> Self {
         open.fetch_add(1, Ordering::AcqRel);
-        OpenGuard(open.clone())
+        OpenGuard {
+            open: open.clone(),
+            _ip: ip,
+        }
     }
 }
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -76,23 +110,28 @@ pub(crate) fn spawn<Ch: Channel, R: FrameReader, W: FrameWriter>(
     events: mpsc::UnboundedSender<ConnEvent<Ch::Inbound>>,
     writer_guard: mpsc::Sender<()>,
     open: OpenGuard,
+    pending: Option<Pending>,
 ) {
     let span = tracing::debug_span!(target: "repod::server", "conn", conn_id = id.get(), %peer);
     // The reader stops forwarding as soon as the channel is closed (its outbox dropped), and
     // stops reading when the writer is done.
     let reader_stop = CancellationToken::new();
     let closing = outbox.closing_token().clone();
-    tokio::spawn(
-        read_loop::<Ch, R>(
-            id,
-            read,
-            config,
-            events.clone(),
-            closing,
-            reader_stop.clone(),
-        )
-        .instrument(span.clone()),
-    );
+    let reader = {
+        let events = events.clone();
+        let stop = reader_stop.clone();
+        async move {
+            let mut read = read;
+            if let Some(pending) = pending {
+                let info = PeerInfo { id, addr: peer };
+                if !admit::<Ch, R>(info, &mut read, pending, config, &events, &stop).await {
+                    return;
+                }
+            }
+            read_loop::<Ch, R>(id, read, config, events, closing, stop).await
+        }
+    };
+    tokio::spawn(reader.instrument(span.clone()));
     let writer = Writer {
         id,
         events,
@@ -101,6 +140,60 @@ pub(crate) fn spawn<Ch: Channel, R: FrameReader, W: FrameWriter>(
         _guards: (writer_guard, open),
     };
     tokio::spawn(writer.run(write, outbox).instrument(span));
+}
+
+/// Authenticates a peer before its channel exists. On success the loop is told to create the
+/// channel and `true` returned; on a refusal the peer is told why, the connection closed, and
+/// `false` returned once the writer is done.
+async fn admit<Ch: Channel, R: FrameReader>(
+    info: PeerInfo,
+    frames: &mut R,
+    pending: Pending,
+    config: ConnConfig,
+    events: &mpsc::UnboundedSender<ConnEvent<Ch::Inbound>>,
+    stop: &CancellationToken,
+) -> bool {
+    let Pending {
+        auth,
+        outbox,
+        shutdown,
+    } = pending;
+    let result = tokio::select! {
+        biased;
+        () = shutdown.cancelled() => Err(Refusal::Gone),
+        () = stop.cancelled() => Err(Refusal::Gone),
+        result = auth.authenticate(frames, config.codec, info) => result,
+    };
+    match result {
+        Ok(identity) => {
+            tracing::debug!(target: "repod::server", "authenticated");
+            events
+                .send(ConnEvent::Authenticated(
+                    info.id, info.addr, outbox, identity,
+                ))
+                .is_ok()
+        }
+        Err(refusal) => {
+            if let Refusal::Tell(reason) = refusal {
+                tracing::warn!(target: "repod::server", %reason, "authentication refused");
+                if let Ok(frame) = config
+                    .codec
+                    .encode(&ErrorMessage::new(reason), config.max_frame_len)
+                {
+                    let _ = outbox.push(frame);
+                }
+            }
+            // Dropping the outbox closes the connection after the reply; until the writer is
+            // done, read and drop what the peer still sends (see `read_loop`).
+            drop(outbox);
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => {}
+                () = discard(frames) => {}
+            }
+            false
+        }
+    }
 }
 
 async fn read_loop<Ch: Channel, R: FrameReader>(
@@ -121,6 +214,15 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
     tokio::pin!(closed);
     // Messages decoded from one read are handed to the loop together: one event, one permit.
     let mut batch = Batch::<Ch::Inbound>::default();
+    let limiter = config
+        .rate_limit
+        .map(|limit| PeerLimiter::new(&limit, config.max_frame_len));
+    // The idle timer is re-armed lazily: a frame only records its time, and the timer, when
+    // it fires early, sleeps again until the last frame's time plus the timeout.
+    let idle = config.idle_timeout;
+    let mut last_frame = tokio::time::Instant::now();
+    let idle_timer = tokio::time::sleep(idle.unwrap_or(Duration::from_secs(86_400)));
+    tokio::pin!(idle_timer);
     loop {
         let next = if batch.msgs.is_empty() {
             tokio::select! {
@@ -134,6 +236,18 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
                         biased;
                         () = &mut stopped => {}
                         () = discard(&mut frames) => {}
+                    }
+                    return;
+                }
+                () = &mut idle_timer, if idle.is_some() => {
+                    let due = last_frame + idle.unwrap_or_default();
+                    if tokio::time::Instant::now() < due {
+                        idle_timer.as_mut().reset(due);
+                        continue;
+                    }
+                    tracing::debug!(target: "repod::server", "idle: closing");
+                    if events.send(ConnEvent::Closed(id, CloseReason::Idle)).is_ok() {
+                        linger(&mut frames, &mut stopped).await;
                     }
                     return;
                 }
@@ -154,6 +268,38 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
         let event = match next {
             None => ConnEvent::Closed(id, CloseReason::PeerClosed),
             Some(Ok(payload)) => {
+                if idle.is_some() {
+                    last_frame = tokio::time::Instant::now();
+                }
+                if let Some(limiter) = &limiter {
+                    let verdict = limiter.check(payload.len());
+                    if verdict != Verdict::Pass {
+                        // Hand over what came before, in order, then slow down or cut.
+                        if !batch.msgs.is_empty() && batch.send(id, &events).is_err() {
+                            return;
+                        }
+                        match limiter.policy {
+                            RatePolicy::Disconnect => {
+                                tracing::warn!(target: "repod::server", "rate limited: disconnecting");
+                                if events
+                                    .send(ConnEvent::Closed(id, CloseReason::RateLimited))
+                                    .is_ok()
+                                {
+                                    linger(&mut frames, &mut stopped).await;
+                                }
+                                return;
+                            }
+                            _ => {
+                                tracing::trace!(target: "repod::server", "rate limited: throttling");
+                                tokio::select! {
+                                    biased;
+                                    () = &mut stopped => return,
+                                    () = limiter.wait(verdict, payload.len()) => {}
+                                }
+                            }
+                        }
+                    }
+                }
                 let cost = (payload.len() + MESSAGE_OVERHEAD).min(budget) as u32;
                 let permit = match semaphore.clone().try_acquire_many_owned(cost) {
                     Ok(permit) => permit,
@@ -176,6 +322,25 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
                 match config.codec.decode_raw(payload) {
                     Ok(msg) => {
                         tracing::trace!(target: "repod::server", action = msg.action(), len = msg.payload().len(), "received");
+                        if msg.action() == Heartbeat::ACTION
+                            || config.login_action == Some(msg.action())
+                        {
+                            // Answered through the loop, never dispatched.
+                            let event = if msg.action() == Heartbeat::ACTION {
+                                heartbeat(id, &msg, config, permit)
+                            } else {
+                                Some(ConnEvent::Notice(id, "already authenticated", permit))
+                            };
+                            if !batch.msgs.is_empty() && batch.send(id, &events).is_err() {
+                                return;
+                            }
+                            if let Some(event) = event {
+                                if events.send(event).is_err() {
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
                         // The body is decoded here, on the connection's task, not on the loop.
                         batch.push(Ch::decode(msg), permit);
                         if batch.msgs.len() >= READ_BATCH && batch.send(id, &events).is_err() {
@@ -194,6 +359,36 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
             let _ = events.send(event);
         }
         return;
+    }
+}
+
+/// The loop's event for a heartbeat: the round trip it reports and the answer. A heartbeat
+/// whose body does not decode is dropped (it still counted as a sign of life).
+fn heartbeat<I>(
+    id: ChannelId,
+    msg: &crate::codec::RawMessage,
+    config: ConnConfig,
+    permit: OwnedSemaphorePermit,
+) -> Option<ConnEvent<I>> {
+    let beat = msg.decode::<Heartbeat>().ok()?;
+    let rtt = (beat.rtt_us > 0).then(|| Duration::from_micros(beat.rtt_us));
+    let ack = config
+        .codec
+        .encode(&HeartbeatAck { t: beat.t }, config.max_frame_len)
+        .ok()?;
+    Some(ConnEvent::Heartbeat(id, rtt, ack, permit))
+}
+
+/// Until the writer is done, reads and drops what the peer still sends, so the socket closes
+/// with a FIN rather than a reset that could destroy the last replies.
+async fn linger<R: FrameReader>(
+    frames: &mut R,
+    stopped: &mut std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+) {
+    tokio::select! {
+        biased;
+        () = stopped.as_mut() => {}
+        () = discard(frames) => {}
     }
 }
 

@@ -7,12 +7,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
 use std::future::Future;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::auth::Identity;
 use super::channel::Channel;
 use super::groups::Groups;
 use super::{Command, ResumeFn, ServerHandle};
@@ -96,6 +98,10 @@ type DisconnectHook<S> = Box<dyn FnMut(&mut S, &PeerInfo, &CloseReason) + Send>;
 
 struct Slot<Ch> {
     info: PeerInfo,
+    /// What authentication proved about the peer, if the server authenticates.
+    identity: Option<Identity>,
+    /// The round-trip time last reported by the peer's heartbeat.
+    rtt: Option<Duration>,
     /// `None` while one of its handlers runs.
     channel: Option<Ch>,
     outbox: Outbox,
@@ -550,6 +556,22 @@ impl<Ch: Channel> Context<'_, Ch> {
         self.info
     }
 
+    /// What the server's authentication check returned for this peer, if it is of type `T`;
+    /// `None` when the server does not authenticate (see
+    /// [`ServerBuilder::auth`](super::ServerBuilder::auth)) or the identity is of another type.
+    pub fn identity<T: std::any::Any>(&self) -> Option<&T> {
+        let slot = self.core.slots.get(self.slot)?.as_ref()?;
+        slot.identity.as_deref()?.downcast_ref::<T>()
+    }
+
+    /// The round-trip time to this peer, as its heartbeat last reported it; `None` until a
+    /// peer that sends heartbeats (the Rust clients, with
+    /// [`heartbeat`](crate::client::ClientBuilder::heartbeat)) has measured one. The value is
+    /// the peer's own measurement: good for showing a "ping", not for trusting.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.core.slots.get(self.slot)?.as_ref()?.rtt
+    }
+
     /// Sends a message to this channel's peer, without waiting.
     ///
     /// # Errors
@@ -894,8 +916,28 @@ impl<Ch: Channel> Hub<Ch> {
     /// Adds a connection: creates its channel, queues the `connected` greeting, runs the
     /// `on_connect` hooks.
     pub fn connect(&mut self, addr: SocketAddr, outbox: Outbox) -> ChannelId {
+        let id = self.reserve_id();
+        self.connect_as(id, addr, outbox, None);
+        id
+    }
+
+    /// Takes the next channel id, for a connection that gets its channel later (once
+    /// authenticated) with [`connect_as`](Hub::connect_as).
+    pub(crate) fn reserve_id(&mut self) -> ChannelId {
         let id = ChannelId(self.next_id);
         self.next_id += 1;
+        id
+    }
+
+    /// Like [`connect`](Hub::connect), with an id from [`reserve_id`](Hub::reserve_id) and
+    /// the identity authentication proved.
+    pub(crate) fn connect_as(
+        &mut self,
+        id: ChannelId,
+        addr: SocketAddr,
+        outbox: Outbox,
+        identity: Option<Identity>,
+    ) {
         let info = PeerInfo { id, addr };
         let slot = match self.core.free.pop() {
             Some(slot) => slot,
@@ -906,6 +948,8 @@ impl<Ch: Channel> Hub<Ch> {
         };
         self.core.slots[slot] = Some(Slot {
             info,
+            identity,
+            rtt: None,
             channel: None,
             outbox,
             close: None,
@@ -935,7 +979,20 @@ impl<Ch: Channel> Hub<Ch> {
             }
         }
         self.process_closing();
-        id
+    }
+
+    /// Records a heartbeat's reported round-trip time and queues its answer.
+    pub(crate) fn heartbeat(&mut self, id: ChannelId, rtt: Option<Duration>, ack: Bytes) {
+        let Some(slot) = self.core.slot_of(id) else {
+            return;
+        };
+        if let Some(Some(s)) = self.core.slots.get_mut(slot) {
+            if rtt.is_some() {
+                s.rtt = rtt;
+            }
+        }
+        let _ = self.core.push(slot, ack);
+        self.process_closing();
     }
 
     /// Runs `f` on a slot's channel with a context; a panic marks the slot closed.

@@ -23,11 +23,13 @@
 //! (`conn_id`, `peer`), lifecycle events at DEBUG, misbehaving peers at WARN, our own faults at
 //! ERROR. Nothing is printed unless the application installs a subscriber.
 
+mod auth;
 mod builder;
 mod channel;
 mod conn;
 mod groups;
 mod hub;
+mod limits;
 mod shutdown;
 
 use std::fmt;
@@ -47,16 +49,19 @@ use tokio_util::sync::CancellationToken;
 pub use self::builder::{
     ServerBuilder, DEFAULT_CLOSE_TIMEOUT, DEFAULT_COMMAND_QUEUE, DEFAULT_INBOUND_QUEUE_BYTES,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_OUTBOUND_QUEUE_BYTES, DEFAULT_OUTBOUND_QUEUE_FRAMES,
-    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TCP_KEEPALIVE,
 };
 pub use self::channel::Channel;
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
+pub use self::limits::{RateLimit, RatePolicy};
 pub use self::shutdown::ShutdownSignal;
 pub use crate::connection::{Outbox, OutboxReceiver, PushError};
 
+use self::auth::Auth;
 use self::builder::{ServerConfig, Tick};
-use self::conn::{ConnConfig, ConnEvent, OpenGuard};
+use self::conn::{ConnConfig, ConnEvent, OpenGuard, Pending};
 use self::hub::panic_message;
+use self::limits::IpSlots;
 use crate::codec::Codec;
 use crate::connection::transport;
 use crate::error::{CloseReason, CodecError, SendError};
@@ -149,6 +154,7 @@ pub struct Server<Ch: Channel> {
     tick: Tick<Ch>,
     handle: ServerHandle<Ch>,
     commands: mpsc::Receiver<Command<Ch>>,
+    auth: Option<Auth>,
 }
 
 impl<Ch: Channel> fmt::Debug for Server<Ch> {
@@ -188,9 +194,15 @@ impl<Ch: Channel> Server<Ch> {
     }
 
     fn from_listener(
-        builder: ServerBuilder<Ch>,
+        mut builder: ServerBuilder<Ch>,
         listener: TcpListener,
     ) -> Result<Self, ServerError> {
+        let mut auth = builder.auth.take();
+        if let (Some(auth), Some(attempts)) =
+            (auth.as_mut(), builder.config.auth_attempts_per_minute)
+        {
+            auth.limit_attempts(attempts);
+        }
         let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
         let (handle, commands) = ServerHandle::new_pair(
             builder.config.codec,
@@ -206,6 +218,7 @@ impl<Ch: Channel> Server<Ch> {
             tick,
             handle,
             commands,
+            auth,
         })
     }
 
@@ -241,6 +254,7 @@ impl<Ch: Channel> Server<Ch> {
             tick,
             handle,
             mut commands,
+            auth,
         } = self;
         let shared = handle.shared.clone();
         drop(handle);
@@ -254,7 +268,19 @@ impl<Ch: Channel> Server<Ch> {
             max_frame_len: config.max_frame_len,
             inbound_bytes: config.inbound_queue_bytes,
             close_timeout: config.close_timeout,
+            idle_timeout: config.idle_timeout,
+            rate_limit: config.rate_limit,
+            login_action: auth.as_ref().map(|auth| auth.action),
         };
+        let ip_slots = IpSlots::default();
+        let mut accepts: u64 = 0;
+        let crowded_frame = config
+            .codec
+            .encode(
+                &ErrorMessage::new("too many connections from this address"),
+                config.max_frame_len,
+            )
+            .ok();
         // Sockets still open, closing ones included: what `max_connections` limits.
         let open = Arc::new(AtomicUsize::new(0));
         let (mut tick_fn, mut interval) = match tick {
@@ -293,15 +319,44 @@ impl<Ch: Channel> Server<Ch> {
                         if let Some(frame) = full_frame.clone() {
                             tokio::spawn(refuse(stream, frame));
                         }
-                    } else {
-                        let (outbox, receiver) = Outbox::with_cancel_token(
-                            config.outbound_queue_frames,
-                            config.outbound_queue_bytes,
-                            abort_all.child_token(),
-                        );
-                        let id = hub.connect(addr, outbox);
-                        let halves = transport::tcp(stream, config.max_frame_len);
-                        conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), OpenGuard::new(&open));
+                        continue;
+                    }
+                    let ip_slot = match config.max_connections_per_ip {
+                        Some(max) => match ip_slots.take(addr.ip(), max) {
+                            Some(slot) => Some(slot),
+                            None => {
+                                tracing::warn!(target: "repod::server", peer = %addr, max, "too many connections from this address: refusing connection");
+                                if let Some(frame) = crowded_frame.clone() {
+                                    tokio::spawn(refuse(stream, frame));
+                                }
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    let (outbox, receiver) = Outbox::with_cancel_token(
+                        config.outbound_queue_frames,
+                        config.outbound_queue_bytes,
+                        abort_all.child_token(),
+                    );
+                    transport::set_keepalive(&stream, config.tcp_keepalive);
+                    let halves = transport::tcp(stream, config.max_frame_len);
+                    let guard = OpenGuard::new(&open, ip_slot);
+                    match &auth {
+                        Some(auth) => {
+                            accepts += 1;
+                            if accepts.is_multiple_of(EVICT_EVERY) {
+                                auth.evict_stale();
+                            }
+                            // The channel is created once the peer is authenticated.
+                            let id = hub.reserve_id();
+                            let pending = Pending { auth: auth.clone(), outbox, shutdown: shared.shutdown.clone() };
+                            conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending));
+                        }
+                        None => {
+                            let id = hub.connect(addr, outbox);
+                            conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, None);
+                        }
                     }
                 }
                 _ = tick_once(&mut interval) => {
@@ -417,7 +472,38 @@ fn handle_event<Ch: Channel>(
             }
             hub.close(id, CloseReason::Protocol(error.to_string()));
         }
-        ConnEvent::Closed(id, reason) => hub.close(id, reason),
+        ConnEvent::Closed(id, reason) => {
+            let notice = match &reason {
+                CloseReason::Idle => Some("idle timeout"),
+                CloseReason::RateLimited => Some("rate limited"),
+                _ => None,
+            };
+            if let Some(notice) = notice {
+                if let Ok(frame) = config
+                    .codec
+                    .encode(&ErrorMessage::new(notice), config.max_frame_len)
+                {
+                    let _ = hub.send_frame_to(id, frame);
+                }
+            }
+            hub.close(id, reason)
+        }
+        ConnEvent::Authenticated(id, addr, outbox, identity) => {
+            hub.connect_as(id, addr, outbox, Some(identity));
+        }
+        ConnEvent::Heartbeat(id, rtt, ack, permit) => {
+            hub.heartbeat(id, rtt, ack);
+            drop(permit);
+        }
+        ConnEvent::Notice(id, notice, permit) => {
+            if let Ok(frame) = config
+                .codec
+                .encode(&ErrorMessage::new(notice), config.max_frame_len)
+            {
+                let _ = hub.send_frame_to(id, frame);
+            }
+            drop(permit);
+        }
     }
 }
 
@@ -468,6 +554,10 @@ fn call_result<R>(
 /// How long a shutdown waits for the writers it reset to stop (they stop at once; this only
 /// bounds the wait).
 const ABORT_WAIT: Duration = Duration::from_secs(1);
+
+/// With authentication, the table of login attempts per address is swept of stale entries
+/// once every this many accepted connections.
+const EVICT_EVERY: u64 = 256;
 
 /// How many connection events the dispatch loop handles per wake-up, at most, before it looks
 /// at commands, new connections and the tick again.
