@@ -11,16 +11,18 @@
 //!    spectators, a tick per room.
 //! 4. [The client](client): listeners, `pump()` in a game loop, built-in events, the async
 //!    client.
-//! 5. [Action reference](actions): the built-in actions and custom ones.
-//! 6. [Best practices](best_practices): names, one shared protocol module, versioning, small
+//! 5. [Request and reply](request_reply): typed requests, handlers that answer by returning,
+//!    deferred replies, deadlines, the async and the game-loop client.
+//! 6. [Action reference](actions): the built-in actions and custom ones.
+//! 7. [Best practices](best_practices): names, one shared protocol module, versioning, small
 //!    messages.
-//! 7. [A complete example](complete_example): the chat server and client in one piece.
-//! 8. [The wire format](wire_format): frames and both codecs, byte by byte.
-//! 9. [Interoperating with Python repod](python_interop).
-//! 10. [Limits and tuning](limits).
-//! 11. [Performance](performance): the benchmarks against a plain tokio baseline.
-//! 12. [Robustness](robustness): fuzzing and the soak test.
-//! 13. [Going online](online): authentication, idle timeouts and heartbeats, rate limits.
+//! 8. [A complete example](complete_example): the chat server and client in one piece.
+//! 9. [The wire format](wire_format): frames and both codecs, byte by byte.
+//! 10. [Interoperating with Python repod](python_interop).
+//! 11. [Limits and tuning](limits).
+//! 12. [Performance](performance): the benchmarks against a plain tokio baseline.
+//! 13. [Robustness](robustness): fuzzing and the soak test.
+//! 14. [Going online](online): authentication, idle timeouts and heartbeats, rate limits.
 //!
 //! # How the runtime is layered
 //!
@@ -51,6 +53,9 @@ pub mod rooms {}
 
 #[doc = include_str!("../docs/client.md")]
 pub mod client {}
+
+#[doc = include_str!("../docs/request-reply.md")]
+pub mod request_reply {}
 
 #[doc = include_str!("../docs/actions.md")]
 pub mod actions {}

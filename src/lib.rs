@@ -14,6 +14,9 @@
 //!   dispatch loop (so they reach each other's state without locks), broadcast encoded once,
 //!   bounded queues and slow-consumer protection.
 //! * A game-loop [client](client::Client) with `pump()`, and an [async one](client::AsyncClient).
+//! * Typed requests on the same connection: `#[reply(T)]` on a message declares its answer, a
+//!   handler answers by returning it (or later, through a [`ReplyTo`]), and clients await it
+//!   with a deadline ([request and reply](guide::request_reply)).
 //! * Length-prefixed frames with [bincode](Bincode) (default) or [MessagePack](MsgPack),
 //!   byte-compatible with Python repod, so Python clients and servers interoperate.
 //!
@@ -204,7 +207,7 @@ pub mod __private {
     pub use ::repod_core;
     pub use ::repod_core::{
         Channel, ChannelError, ClientContext, CloseReason, CodecError, Context, DispatchContext,
-        HandlerResult, Listener, Message, RawMessage,
+        HandlerResult, Listener, Message, RawMessage, Request,
     };
     pub use ::rmpv;
     pub use ::serde;
@@ -296,6 +299,153 @@ pub mod __private {
 
     /// Fails to compile when `K` is a [`PayloadDecoder`], that is when `T` is a message.
     pub fn no_action<T, K: NoAction<T>>(_probe: K) {}
+
+    /// Picks how a channel handler's return value is used by whether its payload type is a
+    /// [`Request`], by method resolution like [`PayloadProbe`]:
+    /// `(&ReplyProbe::<T>::new()).__repod_responder()` is a [`RequestResponder`] for a request
+    /// type ([`RequestProbe`], found first) and a [`PlainResponder`] for any other
+    /// ([`PlainProbe`]).
+    pub struct ReplyProbe<T>(PhantomData<fn() -> T>);
+
+    impl<T> ReplyProbe<T> {
+        /// The probe of `T`.
+        #[must_use]
+        pub const fn new() -> Self {
+            ReplyProbe(PhantomData)
+        }
+    }
+
+    impl<T> ::core::default::Default for ReplyProbe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// The [`ReplyProbe`] step taken for request types.
+    pub trait RequestProbe<T> {
+        /// The responder of a request type.
+        fn __repod_responder(&self) -> RequestResponder<T> {
+            RequestResponder(PhantomData)
+        }
+    }
+
+    impl<T: Request> RequestProbe<T> for ReplyProbe<T> {}
+
+    /// The [`ReplyProbe`] step taken for every other type.
+    pub trait PlainProbe<T> {
+        /// The responder of a plain message type.
+        fn __repod_responder(&self) -> PlainResponder {
+            PlainResponder
+        }
+    }
+
+    impl<T> PlainProbe<T> for &ReplyProbe<T> {}
+
+    /// Answers a request with what its handler returned.
+    pub struct RequestResponder<T>(PhantomData<fn() -> T>);
+
+    impl<T: Request> RequestResponder<T> {
+        /// Sends the reply (or the error) for a request; for a request type sent as a plain
+        /// message, drops the reply and reports an error like any handler's.
+        #[inline]
+        pub fn respond<Ch: Channel, O: IntoReply<T::Reply>>(
+            self,
+            out: O,
+            ctx: &mut Context<'_, Ch>,
+            action: &str,
+            request_id: ::core::option::Option<u64>,
+        ) {
+            match (request_id, out.into_reply()) {
+                (::core::option::Option::Some(rid), ::core::result::Result::Ok(value)) => {
+                    let _ = ctx.reply_raw(rid, ::core::result::Result::Ok(&value));
+                }
+                (::core::option::Option::Some(rid), ::core::result::Result::Err(error)) => {
+                    let text = ::std::string::ToString::to_string(&error);
+                    let _ = ctx.reply_raw::<()>(rid, ::core::result::Result::Err(&text));
+                }
+                (::core::option::Option::None, ::core::result::Result::Ok(_)) => {
+                    ::tracing::trace!(target: "repod::server", action, "a request type sent as a plain message: its reply is dropped");
+                }
+                (::core::option::Option::None, ::core::result::Result::Err(error)) => {
+                    DispatchContext::handler_failed(ctx, action, &error);
+                }
+            }
+        }
+    }
+
+    /// Reports what a handler of a plain message returned.
+    pub struct PlainResponder;
+
+    impl PlainResponder {
+        /// Reports the handler's result; a request that reached it gets an error reply, since
+        /// the handler does not answer.
+        #[inline]
+        pub fn respond<Ch: Channel, O: HandlerResult>(
+            self,
+            out: O,
+            ctx: &mut Context<'_, Ch>,
+            action: &str,
+            request_id: ::core::option::Option<u64>,
+        ) {
+            HandlerResult::report(out, ctx, action);
+            not_answered(ctx, action, request_id);
+        }
+    }
+
+    /// Answers a request that reached a handler which does not answer requests.
+    pub fn not_answered<Ch: Channel>(
+        ctx: &mut Context<'_, Ch>,
+        action: &str,
+        request_id: ::core::option::Option<u64>,
+    ) {
+        if let ::core::option::Option::Some(rid) = request_id {
+            let text = ::std::format!("action {action:?} does not answer requests");
+            ::tracing::debug!(target: "repod::server", action, rid, "a request for a handler that does not answer");
+            let _ = ctx.reply_raw::<()>(rid, ::core::result::Result::Err(&text));
+        }
+    }
+
+    /// The id and action of a request about to reach a fallback handler, to answer it after
+    /// the fallback if the fallback did not.
+    pub fn pending_request(
+        msg: &RawMessage,
+    ) -> ::core::option::Option<(u64, ::std::string::String)> {
+        msg.request_id()
+            .map(|rid| (rid, ::std::borrow::ToOwned::to_owned(msg.action())))
+    }
+
+    /// What a request's handler may return: the reply type `R`, or `Result<R, E>` with
+    /// `E: Display` (the caller then gets `E`'s text as a remote error).
+    #[diagnostic::on_unimplemented(
+        message = "this handler answers a request whose reply type is `{R}`, so it must return `{R}` or `Result<{R}, E>` with `E: Display`, not `{Self}`",
+        label = "not the request's reply type",
+        note = "the reply type is declared on the request: `#[reply({R})]`"
+    )]
+    pub trait IntoReply<R> {
+        /// The error a handler may return instead.
+        type Error: ::core::fmt::Display;
+
+        /// The reply or the error.
+        fn into_reply(self) -> ::core::result::Result<R, Self::Error>;
+    }
+
+    impl<R> IntoReply<R> for R {
+        type Error = ::core::convert::Infallible;
+
+        #[inline]
+        fn into_reply(self) -> ::core::result::Result<R, Self::Error> {
+            ::core::result::Result::Ok(self)
+        }
+    }
+
+    impl<R, E: ::core::fmt::Display> IntoReply<R> for ::core::result::Result<R, E> {
+        type Error = E;
+
+        #[inline]
+        fn into_reply(self) -> ::core::result::Result<R, E> {
+            self
+        }
+    }
 
     /// String equality usable in constants (action-name checks of the macros).
     #[must_use]

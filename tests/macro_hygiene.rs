@@ -41,6 +41,23 @@ struct Wrap<T> {
     inner: T,
 }
 
+#[derive(::serde::Serialize, ::serde::Deserialize, ::repod::Message)]
+#[action("ask")]
+#[reply(::std::vec::Vec<u8>)]
+struct Ask {
+    n: u8,
+}
+
+#[derive(::serde::Serialize, ::serde::Deserialize, ::repod::Message)]
+#[action("try_ask")]
+#[reply(u8)]
+struct TryAsk;
+
+#[derive(::serde::Serialize, ::serde::Deserialize, ::repod::Message)]
+#[action("later")]
+#[reply(())]
+struct Later;
+
 struct State {
     hits: u32,
 }
@@ -71,6 +88,21 @@ impl Ch {
 
     #[action("socketConnect")]
     fn socket_connect(&mut self) {}
+
+    #[action]
+    fn ask(&mut self, msg: Ask) -> ::std::vec::Vec<u8> {
+        ::std::vec![msg.n]
+    }
+
+    #[action]
+    fn try_ask(&mut self, _msg: TryAsk) -> ::core::result::Result<u8, &'static str> {
+        ::core::result::Result::Err("no")
+    }
+
+    #[action]
+    fn later(&mut self, _msg: Later, reply: ::repod::ReplyTo<Later>) {
+        let _ = reply.send(&());
+    }
 
     // Compiled out, and so are its match arms, variant and entry in `ACTIONS`.
     #[cfg(any())]
@@ -106,7 +138,15 @@ impl Li {
 fn expansions_compile_without_the_prelude() {
     ::std::assert_eq!(
         <Ch as ::repod::Channel>::ACTIONS,
-        &["chat", "ping", "move", "socketConnect"]
+        &[
+            "chat",
+            "ping",
+            "move",
+            "socketConnect",
+            "ask",
+            "try_ask",
+            "later"
+        ]
     );
     ::std::assert_eq!(ChMessage::Move(r#Move(1, 2)).action(), "move");
     ::std::assert_eq!(<Li as ::repod::Listener>::ACTIONS, &["connected"]);

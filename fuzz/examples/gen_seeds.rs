@@ -79,10 +79,70 @@ fn main() {
     );
     write(msgpack_dir, "map16", b"\xde\x00\x01\xa6action\xd9\x04chat");
     write(bincode_dir, "empty_action", &[0]);
+    write(bincode_dir, "request", b"\x01\x00\x00\x07\x04chat\x02hi");
+    write(bincode_dir, "reply", b"\x01\x00\x01\x07\x02ok");
     write(
         bincode_dir,
         "long_len",
         &[0xfc, 0xff, 0xff, 0xff, 0x7f, b'a'],
     );
+    requests(&root.join("request_envelope"));
     println!("seeds written to {}", root.display());
+}
+
+/// Seeds of `request_envelope`: a mode byte (bit 0: MessagePack, bit 1: structured), then
+/// requests and replies of both codecs, and what a Python peer may send.
+fn requests(dir: &Path) {
+    fs::create_dir_all(dir).expect("create seed dir");
+    for (mode, codec) in [(0u8, CodecKind::Bincode), (1, CodecKind::MsgPack)] {
+        let seed = |frame: bytes::Bytes| {
+            let mut seed = vec![mode];
+            seed.extend_from_slice(&frame[4..]);
+            seed
+        };
+        let chat = repod_fuzz::Chat { text: "hi".into() };
+        let request = codec.encode_request(7, &chat, usize::MAX).expect("encodes");
+        write(dir, &format!("{codec}_request"), &seed(request));
+        let rooms = vec!["ffa-1".to_owned(), "ffa-2".to_owned()];
+        let ok = codec
+            .encode_reply(300, Ok(&rooms), usize::MAX)
+            .expect("encodes");
+        write(dir, &format!("{codec}_reply"), &seed(ok));
+        let error = codec
+            .encode_reply::<()>(u64::MAX, Err("no such room"), usize::MAX)
+            .expect("encodes");
+        write(dir, &format!("{codec}_error"), &seed(error));
+    }
+    // Python dicts: an id that is a string, a negative id, a reply with nil and with both keys.
+    write(
+        dir,
+        "python_string_rid",
+        b"\x01\x82\xa6action\xa4join\xa3rid\xa2r3",
+    );
+    write(
+        dir,
+        "python_negative_rid",
+        b"\x01\x82\xa3rid\xff\xa6action\xa4join",
+    );
+    write(
+        dir,
+        "python_nil_reply",
+        b"\x01\x83\xa6action\xa5reply\xa3rid\x02\xa2ok\xc0",
+    );
+    write(
+        dir,
+        "python_both",
+        b"\x01\x84\xa6action\xa5reply\xa3rid\x03\xa2ok\x01\xa5error\x2a",
+    );
+    // Structured: mode 2 and 3, arbitrary bytes for the rest.
+    write(
+        dir,
+        "structured_bincode",
+        &[2, 0, 7, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3],
+    );
+    write(
+        dir,
+        "structured_msgpack",
+        &[3, 2, 9, 9, 9, 9, 9, 9, 9, 9, b'x'],
+    );
 }

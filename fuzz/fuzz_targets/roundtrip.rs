@@ -52,6 +52,8 @@ fuzz_target!(|input: Input| {
                 sent.push(msg);
             }
             Err(repod::CodecError::TooLarge { len, .. }) => assert!(len > max),
+            // bincode keeps the action name "\0" for requests and replies.
+            Err(repod::CodecError::Encode { .. }) if !input.msgpack && input.action == "\0" => {}
             Err(e) => panic!("encoding {msg:?} failed: {e}"),
         }
     }

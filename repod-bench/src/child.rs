@@ -48,6 +48,18 @@ impl ServerProcess {
                 cmd.arg("--stagger");
             }
         }
+        Self::spawn(cmd).await
+    }
+
+    /// Starts this binary with `args` (a hidden server subcommand and its options).
+    pub async fn start_with(args: &[&str]) -> io::Result<ServerProcess> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(args);
+        Self::spawn(cmd).await
+    }
+
+    /// Spawns a server child and reads the address it announces.
+    async fn spawn(mut cmd: Command) -> io::Result<ServerProcess> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -20,6 +20,7 @@ mod proto;
 mod repod_impl;
 mod report;
 mod rooms;
+mod rpc;
 
 use std::future::Future;
 use std::io;
@@ -109,11 +110,11 @@ struct Cli {
     codec: String,
 
     /// Workloads to run, comma-separated: rtt, client-rtt, client-pump, throughput, echo,
-    /// fanout, memory, rooms.
+    /// fanout, memory, rooms, rpc.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "rtt,client-rtt,client-pump,throughput,echo,fanout,memory,rooms"
+        default_value = "rtt,client-rtt,client-pump,throughput,echo,fanout,memory,rooms,rpc"
     )]
     only: Vec<String>,
 
@@ -204,6 +205,14 @@ enum Cmd {
         #[arg(long)]
         stagger: bool,
     },
+    /// Runs the `rpc` workload's server, repod's or tarpc's (used by the bench itself).
+    #[command(hide = true)]
+    ServeRpc {
+        #[arg(long = "impl")]
+        imp: String,
+        #[arg(long)]
+        codec: CodecKind,
+    },
     /// Runs a share of the rooms workload's clients (used by the bench itself).
     #[command(hide = true)]
     RoomsClient {
@@ -261,6 +270,7 @@ fn main() {
             count,
             rooms,
         }) => rooms::client_main(addr, codec, first, count, rooms),
+        Some(Cmd::ServeRpc { ref imp, codec }) => serve_rpc(imp, codec),
         None => runtime().and_then(|rt| rt.block_on(bench(&cli))),
     };
     if let Err(e) = result {
@@ -300,6 +310,22 @@ fn serve(name: &str, cfg: ServeConfig) -> io::Result<()> {
             }
         });
         imp.serve(cfg, ready).await
+    })
+}
+
+/// Serves the `rpc` workload until the parent closes our stdin.
+fn serve_rpc(name: &str, codec: CodecKind) -> io::Result<()> {
+    std::thread::spawn(|| {
+        use std::io::Read;
+        let _ = io::stdin().lock().read_to_end(&mut Vec::new());
+        std::process::exit(0);
+    });
+    runtime()?.block_on(async {
+        match name {
+            "repod" => rpc::serve_repod(codec).await,
+            "tarpc" => rpc::serve_tarpc().await,
+            other => Err(io::Error::other(format!("unknown rpc server {other:?}"))),
+        }
     })
 }
 
@@ -460,6 +486,9 @@ async fn bench(cli: &Cli) -> io::Result<()> {
     if wants("rooms") {
         rooms_workload(plan, &cli.room_modes).await?;
     }
+    if wants("rpc") {
+        rpc_workload(plan).await?;
+    }
     if wants("memory") {
         let mut t = Table::new("Memory: server RSS per idle connection", report::bytes);
         for &codec in &plan.codecs {
@@ -583,6 +612,49 @@ async fn round_trips(
                 .map_err(io::Error::other)?
         }
     }
+}
+
+/// The `rpc` workload: repod with each codec and tarpc, one after the other in every run (so
+/// a busy moment of the machine hits them alike); medians over the runs.
+async fn rpc_workload(plan: &Plan) -> io::Result<()> {
+    let mut sides: Vec<rpc::Side> = plan.codecs.iter().map(|&c| rpc::Side::Repod(c)).collect();
+    sides.push(rpc::Side::Tarpc);
+    let mut figures: Vec<Vec<rpc::RpcFigures>> = vec![Vec::new(); sides.len()];
+    for _ in 0..plan.runs {
+        for (i, &side) in sides.iter().enumerate() {
+            let r = rpc::measure(side, plan.duration)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("rpc ({}): {e}", side.label())))?;
+            eprintln!(
+                "  rpc {}: p50 {:.1} µs, p99 {:.1} µs, {} with {} in flight",
+                side.label(),
+                r.p50_us,
+                r.p99_us,
+                report::rate(r.calls_per_s),
+                rpc::IN_FLIGHT
+            );
+            figures[i].push(r);
+        }
+    }
+    let rows: Vec<(rpc::Side, rpc::RpcFigures)> = sides
+        .iter()
+        .zip(figures)
+        .map(|(&side, runs)| {
+            let pick = |f: fn(&rpc::RpcFigures) -> f64| {
+                report::median(&mut runs.iter().map(f).collect::<Vec<_>>())
+            };
+            (
+                side,
+                rpc::RpcFigures {
+                    p50_us: pick(|r| r.p50_us),
+                    p99_us: pick(|r| r.p99_us),
+                    calls_per_s: pick(|r| r.calls_per_s),
+                },
+            )
+        })
+        .collect();
+    rpc::print(&rows);
+    Ok(())
 }
 
 /// The rooms workload for every mode and codec, each implementation one after the other.

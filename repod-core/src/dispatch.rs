@@ -32,7 +32,8 @@ pub trait DispatchContext {
 /// The return type of a handler: `()` or `Result<(), E>` with `E: Display`.
 #[diagnostic::on_unimplemented(
     message = "a repod handler must return `()` or `Result<(), E>` where `E: Display`, not `{Self}`",
-    label = "unsupported return type"
+    label = "unsupported return type",
+    note = "a handler answers with a value only when its payload is a request: declare the reply type on the message with `#[reply(…)]`"
 )]
 pub trait HandlerResult {
     /// Reports a failure to the context; does nothing for `()` and `Ok(())`.

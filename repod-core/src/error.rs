@@ -215,3 +215,37 @@ pub enum ConnectError {
     #[error("cannot start the client's i/o thread: {0}")]
     Runtime(#[source] io::Error),
 }
+
+/// A request got no usable reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No reply arrived within the deadline. A reply arriving later is dropped.
+    #[error("no reply within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The server answered with an error: a handler's `Err`, a reply token dropped
+    /// unanswered, or a request it cannot serve. The text is the server's.
+    #[error("the server answered with an error: {0}")]
+    Remote(String),
+    /// The connection closed (or was never up) before the reply arrived.
+    #[error("the connection closed before the reply arrived")]
+    Disconnected,
+    /// The reply arrived but does not decode into the request's reply type.
+    #[error("the reply does not decode: {0}")]
+    Decode(CodecError),
+    /// The request could not be sent: it does not encode, exceeds the maximum frame length, or
+    /// the send queue is full.
+    #[error("the request could not be sent: {0}")]
+    Send(SendError),
+}
+
+impl From<SendError> for RequestError {
+    /// A closed connection is [`Disconnected`](RequestError::Disconnected); any other failure
+    /// to queue is [`Send`](RequestError::Send).
+    fn from(error: SendError) -> Self {
+        match error {
+            SendError::Closed => RequestError::Disconnected,
+            other => RequestError::Send(other),
+        }
+    }
+}

@@ -33,16 +33,18 @@ pub mod message;
 pub mod server;
 
 pub use crate::client::{
-    AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError, Listener,
+    AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError, Listener, Ticket,
 };
 pub use crate::codec::{Bincode, Codec, CodecKind, MsgPack, RawMessage};
 pub use crate::dispatch::{DispatchContext, HandlerResult};
-pub use crate::error::{ChannelError, CloseReason, CodecError, FrameError, SendError};
+pub use crate::error::{
+    ChannelError, CloseReason, CodecError, FrameError, RequestError, SendError,
+};
 pub use crate::frame::{Frame, FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
 pub use crate::message::{
-    Connected, Disconnected, ErrorMessage, Heartbeat, HeartbeatAck, Message, SocketConnect,
+    Connected, Disconnected, ErrorMessage, Heartbeat, HeartbeatAck, Message, Request, SocketConnect,
 };
 pub use crate::server::{BackgroundServer, Server, ServerBuilder, ServerError, ServerHandle};
 pub use crate::server::{
-    Channel, ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext,
+    Channel, ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ReplyTo, ServerContext,
 };

@@ -127,3 +127,34 @@ pub struct HeartbeatAck {
 impl Message for HeartbeatAck {
     const ACTION: &'static str = "_heartbeat_ack";
 }
+
+/// A message that asks for an answer: its reply type is part of the protocol.
+///
+/// Derive it with `#[derive(repod::Message)]`, `#[action("…")]` and `#[reply(ReplyType)]` on
+/// the shared protocol type. The reply type is anything serde can serialize and deserialize: a
+/// struct, a `Vec`, a `String`, `()`.
+///
+/// A request sent with a client's `request` carries a request id, and the server's handler
+/// answers it by returning the reply (or `Result<Reply, E>`), or later through a
+/// [`ReplyTo`](crate::server::ReplyTo) token. Sent with an ordinary `send`, a request type is a
+/// plain message like any other. The guide's "Request and reply" chapter tells the whole story.
+///
+/// ```
+/// use repod_core::{Message, Request};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize)]
+/// struct ListRooms { mode: String }
+/// impl Message for ListRooms { const ACTION: &'static str = "list_rooms"; }
+/// impl Request for ListRooms { type Reply = Vec<String>; }
+/// # let _ = ListRooms { mode: String::new() };
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a repod request: it has no reply type",
+    label = "not a request",
+    note = "declare its reply type on the shared protocol type: `#[reply(ReplyType)]` beside `#[action(\"name\")]`"
+)]
+pub trait Request: Message {
+    /// The type of the answer.
+    type Reply: Serialize + serde::de::DeserializeOwned + Send + 'static;
+}

@@ -13,6 +13,7 @@
 //! | client → server | `input` | `dx`, `dy` (see [`crate::tag::Input`]) |
 //! | server → a match's players, every tick | `match_state` | `match_id`, `tick`, `coin`, `players` |
 //! | server → a match's players, at the end | `match_over` | `match_id`, `scores` |
+//! | client → server, a request | `list_matches` | none; answered with a [`MatchList`] |
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,21 @@ pub struct MatchOver {
     pub match_id: u64,
     /// `(player id, coins)` of every player still there, best first.
     pub scores: Vec<(u64, u32)>,
+}
+
+/// Client → server, a request: which matches are under way? Answered with a [`MatchList`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, repod::Message)]
+#[action("list_matches")]
+#[reply(MatchList)]
+pub struct ListMatches;
+
+/// The answer to [`ListMatches`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchList {
+    /// Every match under way: `(match id, ticks played, players)`.
+    pub matches: Vec<(u64, u64, u32)>,
+    /// Players waiting in the lobby for a match.
+    pub waiting: u32,
 }
 
 /// Where the `n`-th coin of a match appears: spread over the arena, deterministically.

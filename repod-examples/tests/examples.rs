@@ -310,6 +310,8 @@ fn lobby_bots_are_matched_into_rooms() {
     assert!(out.contains(", 0 messages from other matches"), "{out}");
     assert!(out.contains(", 0 bots finished no match"), "{out}");
     assert!(out.contains(", 0 bots dropped by the server"), "{out}");
+    // Every bot asked for the match list with a request, and got it.
+    assert!(out.contains(", 8/8 bots got the match list"), "{out}");
 }
 
 #[cfg(unix)]

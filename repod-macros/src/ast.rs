@@ -139,6 +139,8 @@ pub enum ParamKind {
     SharedRef,
     /// An owned type: the payload.
     Payload,
+    /// An owned `ReplyTo<…>`: the token answering a request later.
+    Reply,
 }
 
 impl Action {
@@ -157,6 +159,11 @@ impl Action {
             .attrs
             .iter()
             .filter(|a| a.path().is_ident("cfg"))
+    }
+
+    /// The `ReplyTo` parameter, if the handler answers later.
+    pub fn reply_token(&self) -> Option<&Param> {
+        self.params.iter().find(|p| p.kind == ParamKind::Reply)
     }
 
     pub fn payload(&self) -> Option<&Type> {
@@ -312,6 +319,7 @@ pub fn params_of(method: &ImplItemFn) -> Vec<Param> {
                         (ParamKind::Context, ctx_name(&r.elem, false))
                     }
                     Type::Reference(r) => (ParamKind::SharedRef, ctx_name(&r.elem, false)),
+                    other if is_reply_token(other) => (ParamKind::Reply, None),
                     other => (ParamKind::Payload, ctx_name(other, true)),
                 };
                 Some(Param {
@@ -324,6 +332,18 @@ pub fn params_of(method: &ImplItemFn) -> Vec<Param> {
             FnArg::Receiver(_) => None,
         })
         .collect()
+}
+
+/// Whether a type is a reply token, by the last segment of its path: `ReplyTo<…>`.
+fn is_reply_token(ty: &Type) -> bool {
+    let Type::Path(tp) = ty else {
+        return false;
+    };
+    tp.qself.is_none()
+        && tp.path.segments.last().is_some_and(|last| {
+            last.ident == "ReplyTo"
+                && matches!(last.arguments, syn::PathArguments::AngleBracketed(_))
+        })
 }
 
 /// Which context a type names, by the last segment of its path: `Context` or `ClientContext`.
@@ -359,6 +379,8 @@ pub struct MessageInput<'a> {
     pub has_attr: bool,
     /// The codec declared with `#[repod(codec = "…")]`, if any.
     pub codec: Option<attr::CodecDecl>,
+    /// The reply type of a request: `#[reply(Type)]`.
+    pub reply: Option<Type>,
 }
 
 /// Parses a derive input; attribute mistakes go into `errors`.
@@ -369,5 +391,6 @@ pub fn parse_message<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Message
         name: attrs.name,
         has_attr: attrs.name_written,
         codec: attrs.codec,
+        reply: attrs.reply,
     }
 }

@@ -128,6 +128,8 @@ pub struct MessageAttrs {
     pub name_written: bool,
     /// `#[repod(codec = "…")]`, if given.
     pub codec: Option<CodecDecl>,
+    /// `#[reply(Type)]`: the message is a request answered with this type.
+    pub reply: Option<Type>,
 }
 
 /// Parses `#[action("name")]` and `#[repod(action = "name", codec = "msgpack")]` on a derived
@@ -137,6 +139,26 @@ pub fn parse_message_attrs(attrs: &[Attribute], errors: &mut Errors) -> MessageA
     let mut codec_seen = false;
     for attr in attrs {
         let mut names: Vec<LitStr> = Vec::new();
+        if attr.path().is_ident("reply") {
+            match &attr.meta {
+                Meta::List(list) => match list.parse_args::<Type>() {
+                    Ok(ty) if out.reply.is_some() => errors.push(syn::Error::new_spanned(
+                        ty,
+                        "the reply type is given more than once; keep one `#[reply(Type)]`",
+                    )),
+                    Ok(ty) => out.reply = Some(ty),
+                    Err(_) => errors.push(syn::Error::new_spanned(
+                        &list.tokens,
+                        "expected the reply type: `#[reply(RoomList)]`",
+                    )),
+                },
+                _ => errors.push(syn::Error::new_spanned(
+                    attr,
+                    "a request names its reply type: `#[reply(RoomList)]`",
+                )),
+            }
+            continue;
+        }
         if attr.path().is_ident("action") {
             out.name_written = true;
             match &attr.meta {

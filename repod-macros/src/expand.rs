@@ -89,6 +89,51 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// The statements calling one channel handler and answering the request it may have
+    /// received (`__repod_rid`): through the payload's responder, or a `ReplyTo` made for the
+    /// handler.
+    fn channel_call(a: &Action) -> TokenStream {
+        let name = Self::name_expr(a);
+        let method = a.ident();
+        let ctx_arg = a
+            .params
+            .iter()
+            .find(|p| p.kind == ParamKind::Context)
+            .map(|p| quote_spanned!(p.ty.span()=> __repod_ctx,));
+        let ret_span = match &a.method.sig.output {
+            ReturnType::Default => method.span(),
+            ReturnType::Type(_, ty) => ty.span(),
+        };
+        let Some(payload) = a.payload() else {
+            let call = quote_spanned! {method.span()=> Self::#method(self, #ctx_arg) };
+            return quote_spanned! {ret_span=>
+                ::repod::__private::HandlerResult::report(#call, __repod_ctx, #name);
+                ::repod::__private::not_answered(__repod_ctx, #name, __repod_rid);
+            };
+        };
+        if let Some(token) = a.reply_token() {
+            let make = quote_spanned! {token.ty.span()=>
+                ::repod::__private::Context::reply_to::<#payload>(__repod_ctx, __repod_rid)
+            };
+            let call = quote_spanned! {method.span()=>
+                Self::#method(self, #ctx_arg __repod_payload, __repod_reply)
+            };
+            return quote_spanned! {ret_span=>
+                let __repod_reply = #make;
+                ::repod::__private::HandlerResult::report(#call, __repod_ctx, #name);
+            };
+        }
+        let call = quote_spanned! {method.span()=> Self::#method(self, #ctx_arg __repod_payload) };
+        let responder = quote_spanned! {payload.span()=>
+            (&::repod::__private::ReplyProbe::<#payload>::new()).__repod_responder()
+        };
+        quote_spanned! {ret_span=>
+            #[allow(unused_imports)]
+            use ::repod::__private::{PlainProbe as _, RequestProbe as _};
+            #responder.respond(#call, __repod_ctx, #name, __repod_rid);
+        }
+    }
+
     /// The expression decoding `msg` (a `&RawMessage`) into the payload type `ty`.
     ///
     /// The decoder is picked by whether `ty` is a `Message`: if it is not, that is reported once
@@ -162,8 +207,8 @@ impl<'a> Generator<'a> {
             let cfgs = a.cfgs();
             let variant = Self::variant(a);
             match a.payload() {
-                Some(ty) => quote!(#(#cfgs)* #variant(#ty)),
-                None => quote!(#(#cfgs)* #variant),
+                Some(ty) => quote!(#(#cfgs)* #variant(#ty, ::core::option::Option<u64>)),
+                None => quote!(#(#cfgs)* #variant(::core::option::Option<u64>)),
             }
         });
         quote! {
@@ -190,28 +235,43 @@ impl<'a> Generator<'a> {
                     let decode = Self::decode_expr(ty, &quote!(&__repod_msg));
                     quote! {
                         #(#cfgs)* #pattern => match #decode {
-                            ::core::result::Result::Ok(__repod_payload) => #inbound::#variant(__repod_payload),
+                            ::core::result::Result::Ok(__repod_payload) => #inbound::#variant(__repod_payload, __repod_rid),
                             ::core::result::Result::Err(__repod_error) => #inbound::__RepodInvalid(__repod_msg, __repod_error),
                         },
                     }
                 }
-                None => quote!(#(#cfgs)* #pattern => #inbound::#variant,),
+                None => quote!(#(#cfgs)* #pattern => #inbound::#variant(__repod_rid),),
             }
         });
         let dispatch_arms = self.d.actions.iter().map(|a| {
             let cfgs: Vec<_> = a.cfgs().collect();
             let variant = Self::variant(a);
-            let body = Self::call(a);
+            let body = Self::channel_call(a);
             match a.payload() {
-                Some(_) => quote!(#(#cfgs)* #inbound::#variant(__repod_payload) => { #body }),
-                None => quote!(#(#cfgs)* #inbound::#variant => { #body }),
+                Some(_) => {
+                    quote!(#(#cfgs)* #inbound::#variant(__repod_payload, __repod_rid) => { #body })
+                }
+                None => quote!(#(#cfgs)* #inbound::#variant(__repod_rid) => { #body }),
             }
         });
-        let fallback = self.fallback_call();
+        let fallback = match &self.d.fallback {
+            // A request the fallback leaves unanswered gets an error reply after it.
+            Some(_) => {
+                let call = self.fallback_call();
+                quote! {
+                    let __repod_request = ::repod::__private::pending_request(&__repod_msg);
+                    #call
+                    ::repod::__private::Context::__after_fallback(__repod_ctx, __repod_request);
+                }
+            }
+            None => self.fallback_call(),
+        };
         quote! {
             type Inbound = #inbound;
 
             fn decode(__repod_msg: ::repod::__private::RawMessage) -> #inbound {
+                #[allow(unused_variables)]
+                let __repod_rid = ::repod::__private::RawMessage::request_id(&__repod_msg);
                 match ::repod::__private::RawMessage::action(&__repod_msg) {
                     #(#decode_arms)*
                     _ => #inbound::__RepodUnknown(__repod_msg),
@@ -280,7 +340,24 @@ impl<'a> Generator<'a> {
                     self.hooks(),
                 )
             }
-            Kind::Listener => (quote!(::repod::__private::Listener), quote!(), quote!()),
+            Kind::Listener => {
+                // A listener type without lifetimes is `'static`, so it can offer itself as
+                // `Any` to request callbacks written for it.
+                let is_static =
+                    item.generics.params.is_empty() && !has_lifetime(self_ty.to_token_stream());
+                let as_any = is_static.then(|| {
+                    quote! {
+                        fn as_any_mut(&mut self) -> ::core::option::Option<&mut dyn ::core::any::Any> {
+                            ::core::option::Option::Some(self)
+                        }
+                    }
+                });
+                (
+                    quote!(::repod::__private::Listener),
+                    quote!(),
+                    as_any.unwrap_or_default(),
+                )
+            }
         };
         let fns = match self.d.kind {
             Kind::Channel => self.channel_fns(&ctx_ty),
@@ -525,6 +602,15 @@ fn handler_shaped(kind: Kind, method: &ImplItemFn) -> Option<Type> {
     nameable_outside(payload.ty.to_token_stream()).then(|| payload.ty.clone())
 }
 
+/// Whether tokens hold a lifetime (`'a`, `'_`), at any depth.
+fn has_lifetime(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Punct(p) => p.as_char() == '\'',
+        proc_macro2::TokenTree::Group(g) => has_lifetime(g.stream()),
+        _ => false,
+    })
+}
+
 /// Whether a type can be named at module level: no `Self`, `impl`, `_`, or lifetime other
 /// than `'static`.
 fn nameable_outside(tokens: TokenStream) -> bool {
@@ -576,10 +662,21 @@ pub fn message_impl(m: &MessageInput<'_>) -> TokenStream {
         predicates.push(quote!(Self: ::repod::__private::serde::Serialize));
     }
     let where_clause = (!predicates.is_empty()).then(|| quote!(where #(#predicates),*));
+    let request = m.reply.as_ref().map(|reply| {
+        // Spanned on the reply type, so a type that cannot be a reply is reported there.
+        let reply_ty = quote_spanned!(reply.span()=> #reply);
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::repod::__private::Request for #ident #ty_generics #where_clause {
+                type Reply = #reply_ty;
+            }
+        }
+    });
     quote! {
         #[automatically_derived]
         impl #impl_generics ::repod::__private::Message for #ident #ty_generics #where_clause {
             const ACTION: &'static str = #name;
         }
+        #request
     }
 }

@@ -86,6 +86,8 @@ pub fn listener(args: TokenStream, input: TokenStream) -> TokenStream {
 
 /// Binds a struct to an action name: `#[derive(repod::Message)]` with `#[action("name")]` (or
 /// `#[repod(action = "name")]`), generating `impl repod::Message for T { const ACTION = "name"; }`.
+/// With `#[reply(Type)]` the message is a request, and `impl repod::Request for T { type Reply
+/// = Type; }` is generated too.
 ///
 /// Named, tuple and unit structs, generics passed through. Rejected: enums and unions, a
 /// missing or invalid name, a field named `action`, and serde options one codec cannot honour
@@ -96,7 +98,7 @@ pub fn listener(args: TokenStream, input: TokenStream) -> TokenStream {
 /// #[action("chat")]
 /// pub struct Chat { pub text: String }
 /// ```
-#[proc_macro_derive(Message, attributes(action, repod))]
+#[proc_macro_derive(Message, attributes(action, repod, reply))]
 pub fn derive_message(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     let mut errors = Errors::default();

@@ -209,7 +209,12 @@ fn check_signature(kind: Kind, a: &Action, errors: &mut Errors) {
             "a handler takes `&mut self` as its first parameter; add `&mut self`",
         )),
     }
-    let shape = format!("handlers are `fn(&mut self, [ctx: {ctx_ty},] [msg: Payload])`");
+    let shape = match kind {
+        Kind::Channel => format!(
+            "handlers are `fn(&mut self, [ctx: {ctx_ty},] [msg: Payload] [, reply: ReplyTo<Payload>])`"
+        ),
+        Kind::Listener => format!("handlers are `fn(&mut self, [ctx: {ctx_ty},] [msg: Payload])`"),
+    };
     let at = |errors: &mut Errors, param: &crate::ast::Param, message: String| {
         errors.push(syn::Error::new_spanned(&param.arg, message));
     };
@@ -222,8 +227,14 @@ fn check_signature(kind: Kind, a: &Action, errors: &mut Errors) {
             );
         }
     }
-    if a.params.len() > 2 {
-        for param in &a.params[2..] {
+    check_reply_token(kind, a, errors);
+    let positional: Vec<&crate::ast::Param> = a
+        .params
+        .iter()
+        .filter(|p| p.kind != ParamKind::Reply)
+        .collect();
+    if positional.len() > 2 {
+        for param in &positional[2..] {
             at(
                 errors,
                 param,
@@ -234,7 +245,7 @@ fn check_signature(kind: Kind, a: &Action, errors: &mut Errors) {
     let mut seen_ctx = false;
     let mut seen_payload = false;
     let expected_ctx = CtxName::of(kind);
-    for param in a.params.iter().take(2) {
+    for param in positional.iter().copied().take(2) {
         let pat = tokens_text(&param.arg.pat);
         if let Some(name) = param.ctx_name {
             // A context, whatever the reference: one error that says what to write.
@@ -291,6 +302,49 @@ fn check_signature(kind: Kind, a: &Action, errors: &mut Errors) {
             }
             _ => seen_payload = true,
         }
+    }
+}
+
+/// Checks a handler's `ReplyTo` parameter: channels only, one, last, after a payload.
+fn check_reply_token(kind: Kind, a: &Action, errors: &mut Errors) {
+    let Some(token) = a.reply_token() else {
+        return;
+    };
+    let at = |errors: &mut Errors, param: &crate::ast::Param, message: &str| {
+        errors.push(syn::Error::new_spanned(&param.arg, message));
+    };
+    if kind == Kind::Listener {
+        at(
+            errors,
+            token,
+            "a listener does not answer requests: `ReplyTo` belongs in a `#[repod::channel]` handler; remove this parameter",
+        );
+        return;
+    }
+    for extra in a
+        .params
+        .iter()
+        .filter(|p| p.kind == ParamKind::Reply)
+        .skip(1)
+    {
+        at(
+            errors,
+            extra,
+            "a handler answers one request: keep one `ReplyTo` parameter",
+        );
+    }
+    if a.payload().is_none() {
+        at(
+            errors,
+            token,
+            "`ReplyTo` answers the request the handler receives: take the request as the payload before it, `req: Request, reply: ReplyTo<Request>`",
+        );
+    } else if a.params.last().is_some_and(|p| p.kind != ParamKind::Reply) {
+        at(
+            errors,
+            token,
+            "the `ReplyTo` parameter comes last: `fn(&mut self, [ctx: &mut Context<'_, Self>,] req: Request, reply: ReplyTo<Request>)`",
+        );
     }
 }
 
@@ -414,7 +468,7 @@ pub fn check_hook(h: &Hook, errors: &mut Errors) {
                 Some(format!(
                     "too many parameters: the hook is {shape}; remove this one"
                 ))
-            } else if param.kind == ParamKind::Payload {
+            } else if matches!(param.kind, ParamKind::Payload | ParamKind::Reply) {
                 Some(format!(
                     "the {event_name} is borrowed: write `{pat}: {event_ty}`"
                 ))
@@ -595,6 +649,16 @@ pub fn check_message(m: &MessageInput<'_>, errors: &mut Errors) {
     match &input.data {
         Data::Struct(data) => {
             for field in &data.fields {
+                let bincode_only = m.codec == Some(CodecDecl::Bincode);
+                if m.reply.is_some()
+                    && !bincode_only
+                    && field.ident.as_ref().is_some_and(|i| i == "rid")
+                {
+                    errors.push(syn::Error::new_spanned(
+                        field.ident.as_ref(),
+                        "a request cannot have a field named `rid`: it would clash with the \"rid\" key holding the request id in MessagePack; rename the field, or, if this request only travels with bincode, declare it: `#[repod(codec = \"bincode\")]`",
+                    ));
+                }
                 if field.ident.as_ref().is_some_and(|i| i == "action") {
                     errors.push(syn::Error::new_spanned(
                         field.ident.as_ref(),

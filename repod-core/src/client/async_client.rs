@@ -10,8 +10,8 @@ use super::conn::Shared;
 use super::pump::{deliver, pump_some};
 use super::{ClientBuilder, ClientSender, Listener};
 use crate::codec::RawMessage;
-use crate::error::{ConnectError, SendError};
-use crate::message::{Disconnected, Message};
+use crate::error::{ConnectError, RequestError, SendError};
+use crate::message::{Disconnected, Message, Request};
 
 /// A client for tokio applications, driven by the same connection task as [`Client`](super::Client).
 ///
@@ -75,11 +75,65 @@ impl AsyncClient {
         self.shared.send(msg)
     }
 
+    /// Sends a request at once and waits for its reply, for at most the client's
+    /// [request timeout](ClientBuilder::request_timeout) (10 seconds unless set).
+    ///
+    /// ```no_run
+    /// # use repod_core::{AsyncClient, Message, Request, RequestError};
+    /// # use serde::Serialize;
+    /// # #[derive(Serialize)] struct ListRooms { mode: String }
+    /// # impl Message for ListRooms { const ACTION: &'static str = "list_rooms"; }
+    /// # impl Request for ListRooms { type Reply = Vec<String>; }
+    /// # async fn demo(client: &AsyncClient) -> Result<(), RequestError> {
+    /// let rooms: Vec<String> = client.request(&ListRooms { mode: "ffa".into() }).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The request is queued when `request` is called, before the future is first polled; the
+    /// future borrows nothing, so many requests can be in flight at once (join them, or spawn
+    /// them), and their replies may arrive in any order. Dropping the future gives up on the
+    /// reply (the server still handles the request). Errors:
+    ///
+    /// * [`RequestError::Timeout`]: no reply within the deadline;
+    /// * [`RequestError::Remote`]: the server's handler returned `Err`, its reply token was
+    ///   dropped, or nothing on the server answers this action;
+    /// * [`RequestError::Disconnected`]: the connection closed before the reply (all waiting
+    ///   requests fail at once), or was already closed;
+    /// * [`RequestError::Decode`]: the reply does not fit the request's reply type;
+    /// * [`RequestError::Send`]: the request does not encode, or the send queue is full.
+    ///
+    /// The reply is taken off the connection by the connection task, not through
+    /// [`recv`](AsyncClient::recv): it does not wait behind unreceived events. But the task
+    /// stops reading when the event queue is full, so a client that never receives its events
+    /// stops getting replies once the server has sent it a queue's worth of other messages.
+    pub fn request<R: Request + ?Sized>(
+        &self,
+        msg: &R,
+    ) -> impl std::future::Future<Output = Result<R::Reply, RequestError>> + Send + 'static {
+        self.shared.request(msg, self.shared.request_timeout)
+    }
+
+    /// Like [`request`](AsyncClient::request), with its own deadline.
+    pub fn request_with_timeout<R: Request + ?Sized>(
+        &self,
+        msg: &R,
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<Output = Result<R::Reply, RequestError>> + Send + 'static {
+        self.shared.request(msg, timeout)
+    }
+
     /// The next event, built-in ones included; `None` after `disconnected`.
     pub async fn recv(&mut self) -> Option<RawMessage> {
-        match self.pending.pop_front() {
-            Some(msg) => Some(msg),
-            None => self.events.recv().await,
+        loop {
+            let msg = match self.pending.pop_front() {
+                Some(msg) => msg,
+                None => self.events.recv().await?,
+            };
+            // A reply whose request gave up (timed out, dropped) is not an event.
+            if msg.reply_id().is_none() {
+                return Some(msg);
+            }
+            tracing::debug!(target: "repod::client", rid = msg.reply_id(), "a reply to no waiting request (late, or cancelled): dropped");
         }
     }
 
@@ -87,7 +141,7 @@ impl AsyncClient {
     /// last event it dispatches).
     pub async fn run<L: Listener>(&mut self, listener: &mut L) {
         while let Some(msg) = self.recv().await {
-            deliver(&self.shared, &mut self.pending, listener, msg);
+            deliver(&self.shared, &mut self.pending, listener, msg, None);
         }
     }
 
@@ -118,7 +172,7 @@ impl AsyncClient {
     pub async fn next<L: Listener>(&mut self, listener: &mut L) -> bool {
         match self.recv().await {
             Some(msg) => {
-                deliver(&self.shared, &mut self.pending, listener, msg);
+                deliver(&self.shared, &mut self.pending, listener, msg, None);
                 true
             }
             None => false,
@@ -135,6 +189,7 @@ impl AsyncClient {
             &mut self.events,
             listener,
             budget,
+            None,
         )
     }
 

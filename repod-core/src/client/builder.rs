@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use super::addr::ServerAddr;
 use super::conn::{self, Shared, TaskConfig};
+use super::pending::DEFAULT_REQUEST_TIMEOUT;
 use super::{AsyncClient, Client};
 use crate::codec::{CodecKind, RawMessage};
 use crate::connection::{Outbox, OutboxReceiver};
@@ -50,6 +51,7 @@ pub struct ClientBuilder {
     event_queue: usize,
     connect_timeout: Duration,
     close_timeout: Duration,
+    request_timeout: Duration,
     heartbeat: Option<Duration>,
     tcp_keepalive: Option<Duration>,
 }
@@ -71,6 +73,7 @@ impl ClientBuilder {
             event_queue: DEFAULT_EVENT_QUEUE,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             heartbeat: None,
             tcp_keepalive: Some(crate::server::DEFAULT_TCP_KEEPALIVE),
         }
@@ -118,6 +121,14 @@ impl ClientBuilder {
     /// The default is 2 seconds.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// How long a request waits for its reply before it fails with
+    /// [`RequestError::Timeout`](crate::RequestError::Timeout), unless the call sets its own
+    /// (`request_with_timeout`). The default is 10 seconds ([`DEFAULT_REQUEST_TIMEOUT`]).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 
@@ -231,7 +242,10 @@ impl ClientBuilder {
         mpsc::Receiver<RawMessage>,
     ) {
         let (outbox, outbox_rx) = Outbox::with_direct_writes(self.send_frames, self.send_bytes);
-        let shared = Arc::new(Shared::new(outbox, self.codec, self.max_frame_len));
+        let shared = Arc::new(
+            Shared::new(outbox, self.codec, self.max_frame_len)
+                .with_request_timeout(self.request_timeout),
+        );
         let (events_tx, events_rx) = mpsc::channel(self.event_queue.max(4));
         (shared, outbox_rx, events_tx, events_rx)
     }

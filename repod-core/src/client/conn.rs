@@ -13,7 +13,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::addr::Target;
-use crate::codec::{Codec, CodecKind, RawMessage};
+use super::pending::{Pending, DEFAULT_REQUEST_TIMEOUT};
+use crate::codec::{Codec, CodecKind, Envelope, RawMessage};
 use crate::connection::transport::{self, FrameReader};
 use crate::connection::writer::{write_outbox, WriteEnd};
 use crate::connection::{Outbox, OutboxReceiver, PushError};
@@ -33,6 +34,10 @@ pub(crate) struct Shared {
     pub(crate) codec: CodecKind,
     pub(crate) max_frame_len: usize,
     state: AtomicU8,
+    /// Requests in flight, and the ids of new ones.
+    pub(crate) requests: Pending,
+    /// How long a request waits for its reply unless told otherwise.
+    pub(crate) request_timeout: Duration,
     /// The round trip last measured by a heartbeat, in microseconds; 0 before the first.
     rtt_us: AtomicU64,
     /// The clock heartbeats carry: microseconds since this instant.
@@ -46,9 +51,22 @@ impl Shared {
             codec,
             max_frame_len,
             state: AtomicU8::new(CONNECTING),
+            requests: Pending::new(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             rtt_us: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
         }
+    }
+
+    /// The same, with another default request timeout.
+    pub(crate) fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Whether frames may still be queued: the connection is not closed nor closing.
+    pub(crate) fn accepts_frames(&self) -> bool {
+        !self.outbox.is_closing() && self.state.load(Ordering::Acquire) != CLOSED
     }
 
     /// The round trip last measured by a heartbeat.
@@ -83,7 +101,7 @@ impl Shared {
     /// frame once its writer has begun its final drain, so every send that succeeded is
     /// drained, and every later one fails with [`SendError::Closed`].
     pub(crate) fn send<M: Message + ?Sized>(&self, msg: &M) -> Result<(), SendError> {
-        if self.outbox.is_closing() || self.state.load(Ordering::Acquire) == CLOSED {
+        if !self.accepts_frames() {
             return Err(SendError::Closed);
         }
         let frame = self.codec.encode(msg, self.max_frame_len)?;
@@ -178,32 +196,20 @@ pub(crate) async fn connect_and_run(
         Some(Err(error)) => {
             tracing::debug!(target: "repod::client", addr = %label, %error, "connect failed");
             shared.mark_closed();
+            shared.requests.close();
             drop(outbox);
             let reason = error.to_string();
             emit(&events, shared.codec, &ErrorMessage::new(reason.clone())).await;
-            emit(
-                &events,
-                shared.codec,
-                &Disconnected {
-                    reason: reason.clone(),
-                },
-            )
-            .await;
+            emit_final(&events, shared.codec, &reason).await;
             return reason;
         }
         None => {
             tracing::debug!(target: "repod::client", addr = %label, "closed while connecting");
             shared.mark_closed();
+            shared.requests.close();
             drop(outbox);
             let reason = "closed by client".to_owned();
-            emit(
-                &events,
-                shared.codec,
-                &Disconnected {
-                    reason: reason.clone(),
-                },
-            )
-            .await;
+            emit_final(&events, shared.codec, &reason).await;
             return reason;
         }
     };
@@ -277,16 +283,11 @@ pub(crate) async fn run(
         }
     };
     shared.mark_closed();
+    // Every request still waiting for its reply fails now.
+    shared.requests.close();
     drop(outbox);
     tracing::debug!(target: "repod::client", addr = %label, %reason, "disconnected");
-    emit(
-        &events,
-        shared.codec,
-        &Disconnected {
-            reason: reason.clone(),
-        },
-    )
-    .await;
+    emit_final(&events, shared.codec, &reason).await;
     reason
 }
 
@@ -322,6 +323,15 @@ async fn read_loop<R: FrameReader>(
                     tracing::debug!(target: "repod::client", "accepted by the server");
                 }
                 tracing::trace!(target: "repod::client", action = raw.action(), len = raw.payload().len(), "received");
+                // A reply goes straight to the request awaiting it; one no task awaits (a
+                // game-loop request's) travels with the events to `pump`.
+                let raw = match raw.reply_id() {
+                    Some(_) => match shared.requests.complete(raw) {
+                        Some(raw) => raw,
+                        None => continue,
+                    },
+                    None => raw,
+                };
                 deliver(events, raw, &reader, shared).await;
             }
             Err(error) => {
@@ -375,6 +385,22 @@ fn io_reason(error: &io::Error) -> String {
         // time), or its host dropped it.
         io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => "reset by peer".to_owned(),
         _ => format!("i/o error: {error}"),
+    }
+}
+
+/// Raises the last event, `disconnected`, marked so that `pump` fails the requests still
+/// waiting before it dispatches it.
+async fn emit_final(events: &mpsc::Sender<RawMessage>, codec: CodecKind, reason: &str) {
+    let disconnected = Disconnected {
+        reason: reason.to_owned(),
+    };
+    match RawMessage::from_message(codec, &disconnected) {
+        Ok(raw) => {
+            let _ = events.send(raw.with_envelope(Envelope::Final)).await;
+        }
+        Err(error) => {
+            tracing::error!(target: "repod::client", %error, "cannot encode the disconnected event")
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! [`Listener`]: the client side's dispatch trait.
 
+use std::any::Any;
+
 use super::ClientContext;
 use crate::codec::RawMessage;
 
@@ -17,4 +19,15 @@ pub trait Listener {
 
     /// Routes one event to its handler, or to the fallback for an unknown action.
     fn dispatch(&mut self, ctx: &mut ClientContext<'_>, msg: RawMessage);
+
+    /// The listener as [`Any`], so that the callbacks of
+    /// [`Client::request`](super::Client::request), written for this listener type, can be
+    /// given it during `pump`.
+    ///
+    /// `#[repod::listener]` returns `Some(self)` for listener types without lifetime
+    /// parameters; a hand-written listener does the same. The default, `None`, suits listeners
+    /// that borrow (they cannot be `Any`): such a listener cannot take request callbacks.
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        None
+    }
 }

@@ -58,12 +58,14 @@
 //! | [`event_queue`](ClientBuilder::event_queue) | 1,024 events |
 //! | [`connect_timeout`](ClientBuilder::connect_timeout) | 10 s |
 //! | [`close_timeout`](ClientBuilder::close_timeout) | 2 s |
+//! | [`request_timeout`](ClientBuilder::request_timeout) | 10 s |
 
 mod addr;
 mod async_client;
 mod builder;
 mod conn;
 mod listener;
+mod pending;
 mod pump;
 
 pub use self::addr::ServerAddr;
@@ -73,6 +75,7 @@ pub use self::builder::{
     DEFAULT_SEND_QUEUE_BYTES, DEFAULT_SEND_QUEUE_FRAMES,
 };
 pub use self::listener::Listener;
+pub use self::pending::{Ticket, DEFAULT_REQUEST_TIMEOUT};
 pub use self::pump::{Client, ClientSender};
 pub use crate::error::ConnectError;
 

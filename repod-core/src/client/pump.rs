@@ -9,10 +9,11 @@ use tokio::sync::mpsc;
 
 use super::addr::ServerAddr;
 use super::conn::Shared;
+use super::pending::{self, Calls, Ticket};
 use super::{ClientBuilder, ClientContext, Listener};
 use crate::codec::RawMessage;
-use crate::error::{ConnectError, SendError};
-use crate::message::Message;
+use crate::error::{ConnectError, RequestError, SendError};
+use crate::message::{Message, Request};
 
 /// Extra time drop waits for the i/o thread beyond the close timeout.
 const JOIN_MARGIN: Duration = Duration::from_millis(250);
@@ -50,6 +51,8 @@ pub struct Client {
     pending: VecDeque<RawMessage>,
     done: Mutex<std::sync::mpsc::Receiver<()>>,
     close_timeout: Duration,
+    /// The callbacks of requests waiting for their replies.
+    calls: Mutex<Calls>,
 }
 
 impl Client {
@@ -77,6 +80,7 @@ impl Client {
             pending: VecDeque::new(),
             done: Mutex::new(done),
             close_timeout,
+            calls: Mutex::new(Calls::default()),
         }
     }
 
@@ -84,7 +88,17 @@ impl Client {
     ///
     /// Handles at most as many events as were queued when it was called (events raised or
     /// received meanwhile wait for the next call), and returns how many it handled.
+    ///
+    /// Requests whose deadline has passed get their callbacks run first, with
+    /// [`RequestError::Timeout`]; replies run their callbacks in order with the other events.
     pub fn pump<L: Listener>(&mut self, listener: &mut L) -> usize {
+        {
+            let mut ctx = ClientContext::for_client(&self.shared, &mut self.pending);
+            Calls::expire(&self.calls, listener.as_any_mut(), &mut ctx);
+            if ctx.close_requested() {
+                self.shared.close();
+            }
+        }
         let budget = self.pending.len() + self.events.len();
         pump_some(
             &self.shared,
@@ -92,7 +106,91 @@ impl Client {
             &mut self.events,
             listener,
             budget,
+            Some(&self.calls),
         )
+    }
+
+    /// Sends a request and returns at once with its ticket; `on_reply` runs during a later
+    /// [`pump`](Client::pump), with the listener, a context and the reply (or why there is
+    /// none), after the [default timeout](ClientBuilder::request_timeout) at the latest.
+    ///
+    /// The callback is written for one listener type, `L`, and runs only when `pump` is given a
+    /// listener of that type (one made by `#[repod::listener]` without lifetime parameters, or
+    /// whose [`as_any_mut`](Listener::as_any_mut) returns itself); otherwise it is dropped
+    /// with an error log. It runs exactly once: with the reply, with
+    /// [`RequestError::Timeout`] on the first `pump` after the deadline, or with
+    /// [`RequestError::Disconnected`] right before the `disconnected` event.
+    ///
+    /// Fails at once, without calling `on_reply`, if the request cannot be sent:
+    /// [`RequestError::Disconnected`] once the connection is closed or closing,
+    /// [`RequestError::Send`] for a full queue or a message that does not encode.
+    ///
+    /// ```no_run
+    /// # use repod_core::{Client, ClientContext, Listener, Message, RawMessage, Request};
+    /// # use serde::Serialize;
+    /// # #[derive(Serialize)] struct ListRooms;
+    /// # impl Message for ListRooms { const ACTION: &'static str = "list_rooms"; }
+    /// # impl Request for ListRooms { type Reply = Vec<String>; }
+    /// # #[derive(Default)] struct Lobby { rooms: Vec<String>, status: String }
+    /// # impl Listener for Lobby {
+    /// #     const ACTIONS: &'static [&'static str] = &[];
+    /// #     fn dispatch(&mut self, _: &mut ClientContext<'_>, _: RawMessage) {}
+    /// #     fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> { Some(self) }
+    /// # }
+    /// let mut client = Client::connect("127.0.0.1:31425")?;
+    /// client.request(&ListRooms, |lobby: &mut Lobby, _ctx, result| match result {
+    ///     Ok(rooms) => lobby.rooms = rooms,
+    ///     Err(error) => lobby.status = error.to_string(),
+    /// })?;
+    /// let mut lobby = Lobby::default();
+    /// loop {
+    ///     client.pump(&mut lobby); // the callback runs in one of these
+    /// #   break;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn request<R, L, F>(&self, msg: &R, on_reply: F) -> Result<Ticket, RequestError>
+    where
+        R: Request + ?Sized,
+        L: Listener + 'static,
+        F: FnOnce(&mut L, &mut ClientContext<'_>, Result<R::Reply, RequestError>) + Send + 'static,
+    {
+        self.request_with_timeout(msg, self.shared.request_timeout, on_reply)
+    }
+
+    /// Like [`request`](Client::request), with its own deadline.
+    pub fn request_with_timeout<R, L, F>(
+        &self,
+        msg: &R,
+        timeout: Duration,
+        on_reply: F,
+    ) -> Result<Ticket, RequestError>
+    where
+        R: Request + ?Sized,
+        L: Listener + 'static,
+        F: FnOnce(&mut L, &mut ClientContext<'_>, Result<R::Reply, RequestError>) + Send + 'static,
+    {
+        let rid = self.shared.requests.next_id();
+        // Registered first: the reply cannot overtake it.
+        pending::lock(&self.calls).add::<R, L, F>(rid, timeout, on_reply);
+        match self.shared.send_request(rid, msg) {
+            Ok(()) => Ok(Ticket(rid)),
+            Err(error) => {
+                pending::lock(&self.calls).remove(rid);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Gives up on a request: its callback will not run, and a reply arriving later is dropped.
+    /// Returns `false` if the callback already ran (or was cancelled before).
+    pub fn cancel(&self, ticket: Ticket) -> bool {
+        pending::lock(&self.calls).remove(ticket.0)
+    }
+
+    /// How many requests wait for their replies (their callbacks have not run yet).
+    pub fn requests_in_flight(&self) -> usize {
+        pending::lock(&self.calls).len()
     }
 
     /// Queues a message for the server without waiting; it leaves for the socket at once.
@@ -160,6 +258,26 @@ impl ClientSender {
         self.shared.send(msg)
     }
 
+    /// Sends a request at once and returns the future of its reply; see
+    /// [`AsyncClient::request`](super::AsyncClient::request). Works for the connection of a
+    /// game-loop [`Client`] too (the reply then does not go through `pump`); the future must be
+    /// awaited within a tokio runtime, for its deadline.
+    pub fn request<R: Request + ?Sized>(
+        &self,
+        msg: &R,
+    ) -> impl std::future::Future<Output = Result<R::Reply, RequestError>> + Send + 'static {
+        self.shared.request(msg, self.shared.request_timeout)
+    }
+
+    /// Like [`request`](ClientSender::request), with its own deadline.
+    pub fn request_with_timeout<R: Request + ?Sized>(
+        &self,
+        msg: &R,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<R::Reply, RequestError>> + Send + 'static {
+        self.shared.request(msg, timeout)
+    }
+
     /// Closes the connection after the queued messages are written; see [`Client::close`].
     pub fn close(&self) {
         self.shared.close();
@@ -181,28 +299,45 @@ pub(crate) fn pump_some<L: Listener>(
     events: &mut mpsc::Receiver<RawMessage>,
     listener: &mut L,
     budget: usize,
+    calls: Option<&Mutex<Calls>>,
 ) -> usize {
     let mut handled = 0;
     while handled < budget {
         let Some(msg) = pending.pop_front().or_else(|| events.try_recv().ok()) else {
             break;
         };
-        deliver(shared, pending, listener, msg);
+        deliver(shared, pending, listener, msg, calls);
         handled += 1;
     }
     handled
 }
 
 /// Hands one event to the listener with a context that can reply and raise events.
+///
+/// A reply runs its request's callback (`calls`, a game-loop client's) and is not dispatched;
+/// before the last event, `disconnected`, the callbacks still waiting fail.
 pub(crate) fn deliver<L: Listener>(
     shared: &Shared,
     pending: &mut VecDeque<RawMessage>,
     listener: &mut L,
     msg: RawMessage,
+    calls: Option<&Mutex<Calls>>,
 ) {
     tracing::trace!(target: "repod::client", action = msg.action(), "dispatch");
     let mut ctx = ClientContext::for_client(shared, pending);
-    listener.dispatch(&mut ctx, msg);
+    if msg.reply_id().is_some() {
+        match calls {
+            Some(calls) => Calls::reply(calls, listener.as_any_mut(), &mut ctx, msg),
+            None => {
+                tracing::debug!(target: "repod::client", rid = msg.reply_id(), "a reply to no waiting request (late, or cancelled): dropped")
+            }
+        }
+    } else {
+        if let (true, Some(calls)) = (msg.is_final(), calls) {
+            Calls::fail_all(calls, listener.as_any_mut(), &mut ctx);
+        }
+        listener.dispatch(&mut ctx, msg);
+    }
     if ctx.close_requested() {
         shared.close();
     }

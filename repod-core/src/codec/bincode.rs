@@ -4,6 +4,7 @@ use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::envelope::{self, Envelope};
 use super::{Codec, CodecKind, RawMessage};
 use crate::error::CodecError;
 
@@ -115,21 +116,21 @@ impl Codec for Bincode {
             action: action.to_owned(),
             reason: e.to_string(),
         };
+        if action == envelope::BINCODE_MARKER {
+            return Err(CodecError::Encode {
+                action: action.to_owned(),
+                reason: "the action name \"\\0\" is reserved for requests and replies".to_owned(),
+            });
+        }
         bincode::encode_into_writer(action, BytesWriter(dst), config()).map_err(encode_err)?;
         bincode::serde::encode_into_writer(body, BytesWriter(dst), config()).map_err(encode_err)
     }
 
     fn decode_raw(&self, payload: Bytes) -> Result<RawMessage, CodecError> {
-        let (decoded, limit) = with_decode_limit!(payload.len(), |config| {
-            bincode::borrow_decode_from_slice::<&str, _>(&payload, config)
-        });
-        let (action, used) = decoded.map_err(|e| CodecError::Malformed {
-            codec: NAME,
-            reason: format!(
-                "cannot read the action name: {}",
-                describe(&e, "payload", limit)
-            ),
-        })?;
+        let (action, used) = read_str(&payload, 0, "the action name")?;
+        if action == envelope::BINCODE_MARKER {
+            return decode_envelope(payload, used);
+        }
         let start = used - action.len();
         Ok(RawMessage::from_parts(
             CodecKind::Bincode,
@@ -140,23 +141,108 @@ impl Codec for Bincode {
     }
 }
 
-pub(super) fn decode_body<T: DeserializeOwned>(raw: &RawMessage) -> Result<T, CodecError> {
-    let body = raw.body();
-    let body_err = |reason: String| CodecError::Body {
-        action: raw.action().to_owned(),
+/// Reads a bincode string at `at`; returns it and the offset after it.
+fn read_str<'p>(payload: &'p [u8], at: usize, what: &str) -> Result<(&'p str, usize), CodecError> {
+    let bytes = &payload[at..];
+    let (decoded, limit) = with_decode_limit!(payload.len(), |config| {
+        bincode::borrow_decode_from_slice::<&str, _>(bytes, config)
+    });
+    let (text, used) = decoded.map_err(|e| CodecError::Malformed {
+        codec: NAME,
+        reason: format!("cannot read {what}: {}", describe(&e, "payload", limit)),
+    })?;
+    Ok((text, at + used))
+}
+
+/// Reads a request or a reply: what follows the reserved action name `"\0"`.
+fn decode_envelope(payload: Bytes, at: usize) -> Result<RawMessage, CodecError> {
+    let malformed = |reason: String| CodecError::Malformed {
+        codec: NAME,
         reason,
     };
-    let (decoded, limit) = with_decode_limit!(body.len(), |config| {
-        bincode::serde::decode_from_slice::<T, _>(body, config)
+    let Some(&kind) = payload.get(at) else {
+        return Err(malformed(
+            "the payload ends after the request marker".to_owned(),
+        ));
+    };
+    let (decoded, _) = with_decode_limit!(payload.len(), |config| {
+        bincode::decode_from_slice::<u64, _>(&payload[at + 1..], config)
+    });
+    let (rid, used) = decoded.map_err(|_| malformed("cannot read the request id".to_owned()))?;
+    let after = at + 1 + used;
+    match kind {
+        envelope::KIND_REQUEST => {
+            let (action, body_start) = read_str(&payload, after, "the request's action name")?;
+            if action == envelope::BINCODE_MARKER {
+                return Err(malformed(
+                    "a request's action cannot be the reserved name \"\\0\"".to_owned(),
+                ));
+            }
+            let start = body_start - action.len();
+            Ok(RawMessage::from_parts(
+                CodecKind::Bincode,
+                payload.clone(),
+                start..body_start,
+                body_start,
+            )
+            .with_envelope(Envelope::Request(rid)))
+        }
+        envelope::KIND_OK | envelope::KIND_ERROR => {
+            let range = after..payload.len();
+            let outcome = if kind == envelope::KIND_OK {
+                Ok(range)
+            } else {
+                Err(range)
+            };
+            Ok(
+                RawMessage::from_parts(CodecKind::Bincode, payload.clone(), 0..0, after)
+                    .with_envelope(Envelope::Reply { rid, outcome }),
+            )
+        }
+        other => Err(malformed(format!(
+            "unknown request or reply kind {other} after the request marker"
+        ))),
+    }
+}
+
+/// Encodes one value with bincode, appending it to `dst`.
+pub(super) fn encode_value<T: Serialize + ?Sized>(
+    action: &str,
+    value: &T,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
+    bincode::serde::encode_into_writer(value, BytesWriter(dst), config()).map_err(|e| {
+        CodecError::Encode {
+            action: action.to_owned(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// Decodes all of `bytes` into `T`, under the decode limit; errors name `action`.
+pub(super) fn decode_slice<T: DeserializeOwned>(
+    bytes: &[u8],
+    action: &str,
+) -> Result<T, CodecError> {
+    let body_err = |reason: String| CodecError::Body {
+        action: action.to_owned(),
+        reason,
+    };
+    let (decoded, limit) = with_decode_limit!(bytes.len(), |config| {
+        bincode::serde::decode_from_slice::<T, _>(bytes, config)
     });
     let (value, used) = decoded.map_err(|e| body_err(describe(&e, "body", limit)))?;
-    if used != body.len() {
+    if used != bytes.len() {
         return Err(body_err(format!(
             "{} unexpected bytes after the body (do both sides use the same message type?)",
-            body.len() - used
+            bytes.len() - used
         )));
     }
     Ok(value)
+}
+
+pub(super) fn decode_body<T: DeserializeOwned>(raw: &RawMessage) -> Result<T, CodecError> {
+    decode_slice(raw.body(), raw.action())
 }
 
 /// Plain words for a bincode decode error; `what` names the bytes being decoded ("body").

@@ -11,10 +11,15 @@
 //! Both read a frame's action name without decoding its body ([`Codec::decode_raw`] yields a
 //! [`RawMessage`]), so a dispatcher can route on the name first and decode only into the
 //! handler's payload type.
+//! Requests and replies wrap a message in a small envelope, a request id and, for a reply, its
+//! outcome ([`CodecKind::encode_request`], [`CodecKind::encode_reply`]); plain messages are
+//! left as they are.
+//!
 //! [`CodecKind`] picks one of them at run time (from a command-line flag, say); servers and
 //! clients are configured with it.
 
 mod bincode;
+mod envelope;
 mod msgpack;
 mod raw;
 
@@ -26,6 +31,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use self::bincode::Bincode;
+pub(crate) use self::envelope::Envelope;
+pub use self::envelope::{REPLY_ACTION, REQUEST_ID_KEY};
 use self::msgpack::{
     to_value as msgpack_value, value_at as msgpack_value_at, value_range as msgpack_value_range,
 };

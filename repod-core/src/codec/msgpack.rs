@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::envelope::{Envelope, REPLY_ACTION, REQUEST_ID_KEY};
 use super::{Codec, CodecKind, RawMessage};
 use crate::error::CodecError;
 
@@ -63,50 +64,134 @@ impl Codec for MsgPack {
         body: &T,
         dst: &mut BytesMut,
     ) -> Result<(), CodecError> {
-        let encode_err = |reason: String| CodecError::Encode {
-            action: action.to_owned(),
-            reason,
-        };
-        SCRATCH.with(|scratch| {
-            // A re-entrant call (a Serialize impl that encodes a message) gets its own buffer.
-            let mut own = Vec::new();
-            let mut guard = scratch.try_borrow_mut();
-            let buf: &mut Vec<u8> = match guard.as_deref_mut() {
-                Ok(buf) => buf,
-                Err(_) => &mut own,
-            };
-            buf.clear();
-            rmp_serde::encode::write_named(buf, body).map_err(|e| encode_err(e.to_string()))?;
-            let (fields, header_len) = match map_header(buf) {
-                Some(found) => found,
-                None => {
-                    return Err(encode_err(
-                        "a msgpack message body must serialize as a map (a struct with named \
-                         fields) or be a unit struct"
-                            .to_owned(),
-                    ))
-                }
-            };
-            let mut w = BytesMutWriter(dst);
-            rmp::encode::write_map_len(&mut w, fields + 1)
-                .map_err(|e| encode_err(e.to_string()))?;
-            rmp::encode::write_str(&mut w, "action").map_err(|e| encode_err(e.to_string()))?;
-            rmp::encode::write_str(&mut w, action).map_err(|e| encode_err(e.to_string()))?;
-            dst.extend_from_slice(&buf[header_len..]);
-            if buf.capacity() > 64 * 1024 {
-                // Do not keep a large buffer alive after one large message.
-                *buf = Vec::new();
-            }
-            Ok(())
-        })
+        encode_map(action, None, body, dst)
     }
 
     fn decode_raw(&self, payload: Bytes) -> Result<RawMessage, CodecError> {
-        let action = scan(&payload)?;
-        Ok(match action {
-            Some(range) => RawMessage::from_parts(CodecKind::MsgPack, payload, range, 0),
-            None => RawMessage::from_parts(CodecKind::MsgPack, payload, 0..0, 0),
-        })
+        let keys = scan(&payload)?;
+        let action = keys.action.clone().unwrap_or(0..0);
+        let envelope = match keys.rid {
+            None => Envelope::Plain,
+            Some(rid) => {
+                let is_reply = &payload[action.clone()] == REPLY_ACTION.as_bytes();
+                match (is_reply, keys.error, keys.ok) {
+                    (true, Some(error), _) => Envelope::Reply {
+                        rid,
+                        outcome: Err(error),
+                    },
+                    (true, None, Some(ok)) => Envelope::Reply {
+                        rid,
+                        outcome: Ok(ok),
+                    },
+                    _ => Envelope::Request(rid),
+                }
+            }
+        };
+        Ok(RawMessage::from_parts(CodecKind::MsgPack, payload, action, 0).with_envelope(envelope))
+    }
+}
+
+/// Encodes a message's map: `"action"`, then `"rid"` for a request, then the body's fields.
+pub(super) fn encode_map<T: Serialize + ?Sized>(
+    action: &str,
+    rid: Option<u64>,
+    body: &T,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
+    let encode_err = |reason: String| CodecError::Encode {
+        action: action.to_owned(),
+        reason,
+    };
+    SCRATCH.with(|scratch| {
+        // A re-entrant call (a Serialize impl that encodes a message) gets its own buffer.
+        let mut own = Vec::new();
+        let mut guard = scratch.try_borrow_mut();
+        let buf: &mut Vec<u8> = match guard.as_deref_mut() {
+            Ok(buf) => buf,
+            Err(_) => &mut own,
+        };
+        buf.clear();
+        rmp_serde::encode::write_named(buf, body).map_err(|e| encode_err(e.to_string()))?;
+        let (fields, header_len) = match map_header(buf) {
+            Some(found) => found,
+            None => {
+                return Err(encode_err(
+                    "a msgpack message body must serialize as a map (a struct with named \
+                     fields) or be a unit struct"
+                        .to_owned(),
+                ))
+            }
+        };
+        let extra = 1 + u32::from(rid.is_some());
+        let mut w = BytesMutWriter(dst);
+        rmp::encode::write_map_len(&mut w, fields.saturating_add(extra))
+            .map_err(|e| encode_err(e.to_string()))?;
+        rmp::encode::write_str(&mut w, "action").map_err(|e| encode_err(e.to_string()))?;
+        rmp::encode::write_str(&mut w, action).map_err(|e| encode_err(e.to_string()))?;
+        if let Some(rid) = rid {
+            rmp::encode::write_str(&mut w, REQUEST_ID_KEY)
+                .map_err(|e| encode_err(e.to_string()))?;
+            rmp::encode::write_uint(&mut w, rid).map_err(|e| encode_err(e.to_string()))?;
+        }
+        dst.extend_from_slice(&buf[header_len..]);
+        if buf.capacity() > 64 * 1024 {
+            // Do not keep a large buffer alive after one large message.
+            *buf = Vec::new();
+        }
+        Ok(())
+    })
+}
+
+/// Encodes a reply's map: `{"action": "reply", "rid": N, "ok": value}` or `… "error": text}`.
+pub(super) fn encode_reply<T: Serialize + ?Sized>(
+    rid: u64,
+    outcome: Result<&T, &str>,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
+    let encode_err = |reason: String| CodecError::Encode {
+        action: REPLY_ACTION.to_owned(),
+        reason,
+    };
+    let mut w = BytesMutWriter(dst);
+    rmp::encode::write_map_len(&mut w, 3).map_err(|e| encode_err(e.to_string()))?;
+    rmp::encode::write_str(&mut w, "action").map_err(|e| encode_err(e.to_string()))?;
+    rmp::encode::write_str(&mut w, REPLY_ACTION).map_err(|e| encode_err(e.to_string()))?;
+    rmp::encode::write_str(&mut w, REQUEST_ID_KEY).map_err(|e| encode_err(e.to_string()))?;
+    rmp::encode::write_uint(&mut w, rid).map_err(|e| encode_err(e.to_string()))?;
+    match outcome {
+        Ok(value) => {
+            rmp::encode::write_str(&mut w, "ok").map_err(|e| encode_err(e.to_string()))?;
+            rmp_serde::encode::write_named(&mut w, value).map_err(|e| encode_err(e.to_string()))
+        }
+        Err(text) => {
+            rmp::encode::write_str(&mut w, "error").map_err(|e| encode_err(e.to_string()))?;
+            rmp::encode::write_str(&mut w, text).map_err(|e| encode_err(e.to_string()))
+        }
+    }
+}
+
+/// Decodes one validated value into `T`; errors name `action`.
+pub(super) fn decode_slice<T: DeserializeOwned>(
+    bytes: &[u8],
+    action: &str,
+) -> Result<T, CodecError> {
+    match rmp_serde::from_slice::<T>(bytes) {
+        Ok(value) => Ok(value),
+        Err(first) => {
+            // A unit reply type accepts whatever a peer sent for "nothing" (nil, {}, []).
+            if is_unit_like::<T>() {
+                // `()` reads nil, a unit struct an empty array.
+                for nothing in [[0xc0], [0x90]] {
+                    if let Ok(value) = rmp_serde::from_slice::<T>(&nothing) {
+                        return Ok(value);
+                    }
+                }
+            }
+            Err(CodecError::Body {
+                action: action.to_owned(),
+                reason: first.to_string(),
+            })
+        }
     }
 }
 
@@ -419,8 +504,32 @@ fn kind_name(marker: u8) -> &'static str {
     }
 }
 
-/// Validates a whole payload and finds the range of its action name (`None`: no `"action"`).
-fn scan(payload: &[u8]) -> Result<Option<Range<usize>>, CodecError> {
+/// The top-level keys of a message map that repod reads before decoding the body.
+#[derive(Default)]
+struct Keys {
+    /// The range of the action name.
+    action: Option<Range<usize>>,
+    /// The request id: an unsigned integer under `"rid"`.
+    rid: Option<u64>,
+    /// The range of the value under `"ok"`.
+    ok: Option<Range<usize>>,
+    /// The range of the value under `"error"`.
+    error: Option<Range<usize>>,
+}
+
+/// Which reserved key a map key is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Action,
+    Rid,
+    Ok,
+    Error,
+    Other,
+}
+
+/// Validates a whole payload and finds its action name (`None`: no `"action"`) and the keys
+/// of requests and replies. The first entry of a key counts.
+fn scan(payload: &[u8]) -> Result<Keys, CodecError> {
     let mut sc = Scanner {
         buf: payload,
         pos: 0,
@@ -444,31 +553,54 @@ fn scan(payload: &[u8]) -> Result<Option<Range<usize>>, CodecError> {
             sc.remaining()
         )));
     }
-    let mut action = None;
+    let mut keys = Keys::default();
+    // The first "rid" counts, even when it is not an id.
+    let mut rid_seen = false;
     for _ in 0..entries {
-        let key_at = sc.pos;
-        let is_action_key = match payload.get(key_at) {
+        let key = match payload.get(sc.pos) {
             Some(0xa0..=0xbf | 0xd9..=0xdb) => match sc.item()? {
-                Item::Str(r) => &payload[r] == b"action",
-                _ => false,
+                Item::Str(r) => match &payload[r] {
+                    b"action" if keys.action.is_none() => Key::Action,
+                    b"rid" if !rid_seen => Key::Rid,
+                    b"ok" if keys.ok.is_none() => Key::Ok,
+                    b"error" if keys.error.is_none() => Key::Error,
+                    _ => Key::Other,
+                },
+                _ => Key::Other,
             },
             _ => {
                 sc.skip_value(1)?;
-                false
+                Key::Other
             }
         };
-        if is_action_key && action.is_none() {
-            match sc.item()? {
+        match key {
+            Key::Action => match sc.item()? {
                 Item::Str(r) => {
                     if std::str::from_utf8(&payload[r.clone()]).is_err() {
                         return Err(malformed("the action name is not valid UTF-8"));
                     }
-                    action = Some(r);
+                    keys.action = Some(r);
                 }
                 _ => return Err(CodecError::ActionNotAString),
+            },
+            Key::Rid => {
+                rid_seen = true;
+                let start = sc.pos;
+                sc.skip_value(1)?;
+                // Anything but an unsigned integer leaves the message a plain one.
+                keys.rid = unsigned(&payload[start..sc.pos]);
             }
-        } else {
-            sc.skip_value(1)?;
+            Key::Ok | Key::Error => {
+                let start = sc.pos;
+                sc.skip_value(1)?;
+                let range = Some(start..sc.pos);
+                if key == Key::Ok {
+                    keys.ok = range;
+                } else {
+                    keys.error = range;
+                }
+            }
+            Key::Other => sc.skip_value(1)?,
         }
     }
     if sc.remaining() != 0 {
@@ -477,5 +609,27 @@ fn scan(payload: &[u8]) -> Result<Option<Range<usize>>, CodecError> {
             sc.remaining()
         )));
     }
-    Ok(action)
+    Ok(keys)
+}
+
+/// The value of one complete MessagePack integer, if it is one and not negative.
+fn unsigned(value: &[u8]) -> Option<u64> {
+    let (&marker, rest) = value.split_first()?;
+    let be = |n: usize| -> Option<u64> {
+        let bytes = rest.get(..n)?;
+        Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    };
+    match marker {
+        0x00..=0x7f => Some(u64::from(marker)),
+        0xcc..=0xcf => be(1 << (marker - 0xcc)),
+        0xd0..=0xd3 => {
+            let n = 1usize << (marker - 0xd0);
+            // Signed: not negative when the top bit is clear.
+            if rest.first()? & 0x80 != 0 {
+                return None;
+            }
+            be(n)
+        }
+        _ => None,
+    }
 }

@@ -7,8 +7,9 @@ use std::ops::Range;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use super::envelope::Envelope;
 use super::{Codec, CodecKind};
-use crate::error::CodecError;
+use crate::error::{CodecError, RequestError};
 use crate::frame::HEADER_LEN;
 use crate::message::Message;
 
@@ -36,6 +37,7 @@ pub struct RawMessage {
     payload: Bytes,
     action: Range<usize>,
     body_start: usize,
+    envelope: Envelope,
 }
 
 impl RawMessage {
@@ -52,7 +54,23 @@ impl RawMessage {
             payload,
             action,
             body_start,
+            envelope: Envelope::Plain,
         }
+    }
+
+    /// The same message, marked as a request, a reply or a local event.
+    pub(crate) fn with_envelope(mut self, envelope: Envelope) -> Self {
+        self.envelope = envelope;
+        self
+    }
+
+    pub(crate) fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// Whether this is the client's last event, raised locally when the connection ended.
+    pub(crate) fn is_final(&self) -> bool {
+        matches!(self.envelope, Envelope::Final)
     }
 
     /// Builds a raw message by encoding a typed one; used for locally raised events.
@@ -64,8 +82,12 @@ impl RawMessage {
         codec.decode_raw(frame.slice(HEADER_LEN..))
     }
 
-    /// The action name; `""` for a MessagePack map without an `"action"` key.
+    /// The action name; `""` for a MessagePack map without an `"action"` key, `"reply"` for a
+    /// reply.
     pub fn action(&self) -> &str {
+        if self.envelope.reply_id().is_some() {
+            return "reply";
+        }
         // The range was checked to be UTF-8 when the message was decoded.
         std::str::from_utf8(&self.payload[self.action.clone()]).unwrap_or("")
     }
@@ -84,6 +106,31 @@ impl RawMessage {
     /// whole map (its `"action"` entry included).
     pub fn body(&self) -> &[u8] {
         &self.payload[self.body_start..]
+    }
+
+    /// The request id, if the peer sent this message as a request and waits for a reply.
+    ///
+    /// A handler that answers requests replies by itself; this is for hand-written dispatchers
+    /// and fallback handlers, which may answer with
+    /// [`Context::reply_raw`](crate::Context::reply_raw).
+    pub fn request_id(&self) -> Option<u64> {
+        match self.envelope {
+            Envelope::Request(rid) => Some(rid),
+            _ => None,
+        }
+    }
+
+    /// The id of the request this message answers, if it is a reply.
+    pub fn reply_id(&self) -> Option<u64> {
+        self.envelope.reply_id()
+    }
+
+    /// The outcome of a reply: its value decoded into `T`, or the server's error.
+    ///
+    /// Fails with [`RequestError::Remote`] for an error reply, with [`RequestError::Decode`]
+    /// when the value does not fit `T` or the message is not a reply.
+    pub fn decode_reply<T: DeserializeOwned>(&self) -> Result<T, RequestError> {
+        super::envelope::decode_reply(self)
     }
 
     /// Whether this message carries `M`'s action.
@@ -130,6 +177,7 @@ impl fmt::Debug for RawMessage {
         f.debug_struct("RawMessage")
             .field("codec", &self.codec)
             .field("action", &self.action())
+            .field("envelope", &self.envelope)
             .field("body_len", &self.body().len())
             .finish()
     }

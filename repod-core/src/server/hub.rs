@@ -7,16 +7,19 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::future::Future;
 
 use bytes::Bytes;
+use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::auth::Identity;
 use super::channel::Channel;
 use super::groups::Groups;
+use super::reply::{QueuedReply, ReplyRoute};
 use super::{Command, ResumeFn, ServerHandle};
 use crate::codec::{Codec, CodecKind, RawMessage};
 use crate::connection::{Outbox, PushError};
@@ -122,6 +125,11 @@ pub(crate) struct Core<Ch: Channel> {
     groups: Groups,
     /// The handle given to handlers; its commands come back to this hub.
     handle: ServerHandle<Ch>,
+    /// Where reply tokens send their replies.
+    replies: Arc<ReplyRoute>,
+    /// The last request answered (or given a token) on the loop: lets a fallback's caller
+    /// know whether the fallback answered.
+    answered: Option<(ChannelId, u64)>,
 }
 
 /// Marks a slot for closing (once; the first reason wins).
@@ -189,6 +197,18 @@ impl<Ch: Channel> Core<Ch> {
 
     fn mark_close(&mut self, slot: usize, reason: CloseReason) {
         mark_close(&mut self.slots, &mut self.closing, slot, reason);
+    }
+
+    /// Encodes a reply to request `rid` and queues it to a channel.
+    fn reply<T: Serialize + ?Sized>(
+        &mut self,
+        id: ChannelId,
+        rid: u64,
+        outcome: Result<&T, &str>,
+    ) -> Result<(), SendError> {
+        self.answered = Some((id, rid));
+        let frame = ReplyRoute::encode(self.codec, self.max_frame_len, rid, outcome)?;
+        self.send_frame_to(id, frame)
     }
 
     /// Queues a frame to one slot; a full queue marks the slot as a slow consumer.
@@ -700,7 +720,23 @@ impl<Ch: Channel> Context<'_, Ch> {
 impl<Ch: Channel> DispatchContext for Context<'_, Ch> {
     fn invalid_body(&mut self, msg: &RawMessage, error: CodecError) {
         tracing::debug!(target: "repod::server", id = self.info.id.0, action = msg.action(), %error, "invalid message body");
-        let _ = self.send(&ErrorMessage::new(error.to_string()));
+        match msg.request_id() {
+            // A request's caller learns it from the reply.
+            Some(rid) => {
+                let _ = self.queue_reply::<()>(self.info.id, rid, Err(&error.to_string()));
+            }
+            None => {
+                let _ = self.send(&ErrorMessage::new(error.to_string()));
+            }
+        }
+    }
+
+    fn unhandled(&mut self, msg: &RawMessage) {
+        tracing::debug!(target: "repod::dispatch", action = msg.action(), "no handler for action");
+        if let Some(rid) = msg.request_id() {
+            let text = format!("no handler for action {:?}", msg.action());
+            let _ = self.queue_reply::<()>(self.info.id, rid, Err(&text));
+        }
     }
 
     fn handler_failed(&mut self, action: &str, error: &dyn fmt::Display) {
@@ -750,6 +786,41 @@ impl<Ch: Channel> ServerContext<'_, Ch> {
     }
 }
 
+impl<Ch: Channel> Context<'_, Ch> {
+    /// The route of reply tokens; making one counts as answering the request.
+    pub(super) fn reply_route(&mut self, rid: Option<u64>) -> &Arc<ReplyRoute> {
+        if let Some(rid) = rid {
+            self.core.answered = Some((self.info.id, rid));
+        }
+        &self.core.replies
+    }
+
+    /// Whether the request `rid` of this channel was the last one answered, or given a token.
+    pub(super) fn was_answered(&self, rid: u64) -> bool {
+        self.core.answered == Some((self.info.id, rid))
+    }
+
+    pub(super) fn queue_reply<T: Serialize + ?Sized>(
+        &mut self,
+        id: ChannelId,
+        rid: u64,
+        outcome: Result<&T, &str>,
+    ) -> Result<(), SendError> {
+        self.core.reply(id, rid, outcome)
+    }
+}
+
+impl<Ch: Channel> ServerContext<'_, Ch> {
+    pub(super) fn queue_reply<T: Serialize + ?Sized>(
+        &mut self,
+        id: ChannelId,
+        rid: u64,
+        outcome: Result<&T, &str>,
+    ) -> Result<(), SendError> {
+        self.core.reply(id, rid, outcome)
+    }
+}
+
 /// Settings of a [`Hub`].
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {
@@ -779,6 +850,8 @@ impl Default for HubConfig {
 /// [`run_next_command`](Hub::run_next_command) runs them. A server does that on its loop.
 pub struct Hub<Ch: Channel> {
     core: Core<Ch>,
+    /// Replies sent through reply tokens, waiting for the loop.
+    replies: mpsc::UnboundedReceiver<QueuedReply>,
     next_id: u64,
     factory: Factory<Ch>,
     on_connect: Option<ConnectHook<Ch::State>>,
@@ -825,7 +898,9 @@ impl<Ch: Channel> Hub<Ch> {
         factory: Factory<Ch>,
         handle: ServerHandle<Ch>,
     ) -> Self {
+        let (route, replies) = ReplyRoute::new(config.codec, config.max_frame_len);
         Hub {
+            replies,
             core: Core {
                 state,
                 slots: Vec::new(),
@@ -836,6 +911,8 @@ impl<Ch: Channel> Hub<Ch> {
                 closing: Vec::new(),
                 groups: Groups::default(),
                 handle,
+                replies: route,
+                answered: None,
             },
             next_id: 1,
             factory,
@@ -1140,6 +1217,28 @@ impl<Ch: Channel> Hub<Ch> {
         let sent = self.core.group_frame(name, frame, except);
         self.process_closing();
         sent
+    }
+
+    /// Queues the replies that [`ReplyTo`](super::ReplyTo) tokens sent since the last call to
+    /// their channels; returns how many. The server does this on its loop as they arrive;
+    /// tests driving a hub call it themselves.
+    pub fn flush_replies(&mut self) -> usize {
+        let mut sent = 0;
+        while let Ok((id, frame)) = self.replies.try_recv() {
+            if self.core.send_frame_to(id, frame).is_ok() {
+                sent += 1;
+            }
+        }
+        self.process_closing();
+        sent
+    }
+
+    /// Waits for a reply sent through a token (never ends: the hub holds a sender itself).
+    pub(crate) async fn next_reply(&mut self) -> QueuedReply {
+        match self.replies.recv().await {
+            Some(reply) => reply,
+            None => std::future::pending().await,
+        }
     }
 
     /// Runs `f` with server-wide access to the state and all channels.

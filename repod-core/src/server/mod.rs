@@ -30,6 +30,7 @@ mod conn;
 mod groups;
 mod hub;
 mod limits;
+mod reply;
 mod shutdown;
 
 use std::fmt;
@@ -54,6 +55,7 @@ pub use self::builder::{
 pub use self::channel::Channel;
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
 pub use self::limits::{RateLimit, RatePolicy};
+pub use self::reply::{ReplyTo, DROPPED_REPLY};
 pub use self::shutdown::ShutdownSignal;
 pub use crate::connection::{Outbox, OutboxReceiver, PushError};
 
@@ -313,6 +315,10 @@ impl<Ch: Channel> Server<Ch> {
                     }
                 }
                 Some(command) = commands.recv() => handle_command(&mut hub, command),
+                (id, frame) = hub.next_reply() => {
+                    let _ = hub.send_frame_to(id, frame);
+                    hub.flush_replies();
+                }
                 Some((stream, addr)) = accepted.recv() => {
                     if open.load(Ordering::Acquire) >= config.max_connections {
                         tracing::warn!(target: "repod::server", peer = %addr, max = config.max_connections, "server full: refusing connection");
@@ -378,6 +384,7 @@ impl<Ch: Channel> Server<Ch> {
         while let Ok(command) = commands.try_recv() {
             handle_command(&mut hub, command);
         }
+        hub.flush_replies();
         hub.shutdown();
         shared.connections.store(0, Ordering::Relaxed);
         drop(writers_tx);

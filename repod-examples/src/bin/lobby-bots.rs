@@ -5,9 +5,11 @@
 //! cargo run --release -p repod-examples --bin lobby-bots -- --bots 40 --seconds 10
 //! ```
 //!
-//! Every bot is an async client on one tokio runtime. At the end the tool prints how many
-//! matches the bots finished, how many states they received, and how many messages reached a
-//! bot from a match it was not in (always 0: rooms are isolated).
+//! Every bot is an async client on one tokio runtime. When its time is up, each bot asks the
+//! server which matches are under way, with the `list_matches` request. At the end the tool
+//! prints how many matches the bots finished, how many states they received, how many messages
+//! reached a bot from a match it was not in (always 0: rooms are isolated), and how many bots
+//! got the match list.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use std::time::Duration;
 use clap::Parser;
 use repod::client::AsyncClient;
 use repod::{ClientContext, Disconnected};
-use repod_examples::lobby::{Input, MatchOver, MatchStart, MatchState, Welcome};
+use repod_examples::lobby::{Input, ListMatches, MatchOver, MatchStart, MatchState, Welcome};
 use repod_examples::NetArgs;
 
 /// Bots for the lobby example of repod.
@@ -42,6 +44,8 @@ struct Bot {
     finished: Vec<u64>,
     wins: u64,
     disconnected: Option<String>,
+    /// How many matches the server listed as under way, when asked.
+    listed: Option<usize>,
 }
 
 #[repod::listener]
@@ -113,6 +117,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut client = client;
             let mut bot = Bot::default();
             let _ = tokio::time::timeout(play, client.run(&mut bot)).await;
+            // A typed request: the reply is a `MatchList`, or an error (with a deadline).
+            let listing = client.request_with_timeout(&ListMatches, Duration::from_secs(5));
+            if let Ok(list) = listing.await {
+                bot.listed = Some(list.matches.len());
+            }
             client.sender().close();
             let _ = tokio::time::timeout(Duration::from_secs(2), client.run(&mut bot)).await;
             bot
@@ -120,6 +129,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut matches = BTreeSet::new();
     let (mut states, mut foreign, mut wins, mut dropped, mut idle) = (0, 0, 0, 0, 0);
+    let (mut listed, mut most_listed) = (0, 0);
     for task in tasks {
         let bot = task.await?;
         states += bot.states;
@@ -129,6 +139,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             idle += 1;
         }
         matches.extend(bot.finished);
+        if let Some(n) = bot.listed {
+            listed += 1;
+            most_listed = most_listed.max(n);
+        }
         if bot
             .disconnected
             .as_deref()
@@ -138,7 +152,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "{} bots played {:.1} s: {} matches finished ({} won with coins), {} states received, {} messages from other matches, {} bots finished no match, {} bots dropped by the server",
+        "{} bots played {:.1} s: {} matches finished ({} won with coins), {} states received, {} messages from other matches, {} bots finished no match, {} bots dropped by the server, {}/{} bots got the match list (at most {} matches under way)",
         args.bots,
         args.seconds,
         matches.len(),
@@ -146,7 +160,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         states,
         foreign,
         idle,
-        dropped
+        dropped,
+        listed,
+        args.bots,
+        most_listed
     );
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Matchmaking on groups: players wait in the `lobby` group, the tick moves every
 //! [`MATCH_SIZE`] of them into a room (a group) of their own, plays a short round in each room
-//! and sends each room only its own state, then returns the players to the lobby.
+//! and sends each room only its own state, then returns the players to the lobby. A client may
+//! ask which matches are under way with the `list_matches` request, answered by its handler's
+//! return value.
 //!
 //! ```text
 //! cargo run --release -p repod-examples --bin lobby-server
@@ -13,8 +15,9 @@ use std::time::Duration;
 use repod::server::ServerContext;
 use repod::{ChannelId, Context};
 use repod_examples::lobby::{
-    coin_position, normalize, step, Input, MatchOver, MatchStart, MatchState, PlayerState, Welcome,
-    ARENA, GRAB_RADIUS, MATCH_SIZE, ROUND_TICKS, SPEED, TICK_RATE,
+    coin_position, normalize, step, Input, ListMatches, MatchList, MatchOver, MatchStart,
+    MatchState, PlayerState, Welcome, ARENA, GRAB_RADIUS, MATCH_SIZE, ROUND_TICKS, SPEED,
+    TICK_RATE,
 };
 
 /// The group of the players waiting for a match.
@@ -58,6 +61,21 @@ impl Player {
     #[action]
     fn input(&mut self, input: Input) {
         self.dir = normalize(input.dx, input.dy);
+    }
+
+    /// A request: the reply is what the handler returns.
+    #[action]
+    fn list_matches(&mut self, ctx: &mut Context<'_, Self>, _: ListMatches) -> MatchList {
+        let matches = ctx
+            .state()
+            .running
+            .iter()
+            .map(|(&id, game)| (id, game.tick, ctx.group_len(&game.room) as u32))
+            .collect();
+        MatchList {
+            matches,
+            waiting: ctx.group_len(LOBBY) as u32,
+        }
     }
 }
 
