@@ -124,8 +124,8 @@ pub async fn rtt(addr: SocketAddr, codec: CodecKind, dur: Duration, max: usize) 
     Ok(summarize(samples))
 }
 
-/// Percentiles of sorted samples (nanoseconds).
-fn summarize(mut samples: Vec<u64>) -> Rtt {
+/// Percentiles of samples (nanoseconds).
+pub fn summarize(mut samples: Vec<u64>) -> Rtt {
     samples.sort_unstable();
     let pct = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)] as f64 / 1e3;
     Rtt {

@@ -14,6 +14,7 @@
 
 mod baseline;
 mod child;
+mod game;
 mod load;
 mod proto;
 mod repod_impl;
@@ -108,12 +109,12 @@ struct Cli {
     #[arg(long, default_value = "both")]
     codec: String,
 
-    /// Workloads to run, comma-separated: rtt, client-rtt, throughput, echo, fanout, memory,
-    /// rooms, rpc.
+    /// Workloads to run, comma-separated: rtt, client-rtt, client-pump, throughput, echo,
+    /// fanout, memory, rooms, rpc.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "rtt,client-rtt,throughput,echo,fanout,memory,rooms,rpc"
+        default_value = "rtt,client-rtt,client-pump,throughput,echo,fanout,memory,rooms,rpc"
     )]
     only: Vec<String>,
 
@@ -420,10 +421,13 @@ async fn bench(cli: &Cli) -> io::Result<()> {
     );
     let wants = |w: &str| cli.only.iter().any(|o| o == w);
     if wants("rtt") {
-        rtt(plan, false).await?;
+        latency(plan, Latency::Raw).await?;
     }
     if wants("client-rtt") {
-        rtt(plan, true).await?;
+        latency(plan, Latency::OwnClient).await?;
+    }
+    if wants("client-pump") {
+        latency(plan, Latency::GameLoop).await?;
     }
     if wants("throughput") {
         let mut t = Table::new(
@@ -501,57 +505,113 @@ async fn bench(cli: &Cli) -> io::Result<()> {
     Ok(())
 }
 
-/// Round trips with the raw load client on both sides, or (`own_client`) with each
-/// implementation's own client: the raw tokio client for the baseline, repod's `AsyncClient`
-/// for repod.
-async fn rtt(plan: &Plan, own_client: bool) -> io::Result<()> {
-    let (t50, t99) = if own_client {
-        (
-            "Round trip through each side's own client, p50 (µs): baseline client + server, repod `AsyncClient` + server",
-            "Round trip through each side's own client, p99 (µs)",
-        )
-    } else {
-        (
+/// The round-trip workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Latency {
+    /// The raw load client against each server: compares servers.
+    Raw,
+    /// Each side's own async client: the raw tokio client for the baseline, repod's
+    /// `AsyncClient` for repod.
+    OwnClient,
+    /// Each side's own game-loop client, pumped from a loop on its own thread (see [`game`]).
+    GameLoop,
+}
+
+/// Round trips, sequential ping/pong on one connection: p50 and p99 tables.
+///
+/// The implementations take turns run by run (baseline, repod, baseline, repod, ...), so a
+/// change in the machine's load between runs falls on both.
+async fn latency(plan: &Plan, kind: Latency) -> io::Result<()> {
+    let (t50, t99) = match kind {
+        Latency::Raw => (
             "Round trip, p50 (µs): sequential ping/pong, one client",
             "Round trip, p99 (µs)",
-        )
+        ),
+        Latency::OwnClient => (
+            "Round trip through each side's own client, p50 (µs): baseline client + server, repod `AsyncClient` + server",
+            "Round trip through each side's own client, p99 (µs)",
+        ),
+        Latency::GameLoop => (
+            "Game loop: round trip as the game sees it, p50: hand-written polling client + baseline server, repod `Client` + `pump` + server",
+            "Game loop: round trip as the game sees it, p99",
+        ),
+    };
+    let paces: &[Option<game::Pace>] = match kind {
+        Latency::GameLoop => &[Some(game::Pace::Spin), Some(game::Pace::Hz60)],
+        _ => &[None],
     };
     let mut p50 = Table::new(t50, report::micros);
     let mut p99 = Table::new(t99, report::micros);
     for &codec in &plan.codecs {
-        let mut r50 = Vec::new();
-        let mut r99 = Vec::new();
-        for &imp in &plan.impls {
-            let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        for &pace in paces {
+            let label = match pace {
+                Some(pace) => format!("{} {}", codec.name(), pace.label()),
+                None => codec.name().to_owned(),
+            };
+            let mut p50s = vec![Vec::new(); plan.impls.len()];
+            let mut p99s = vec![Vec::new(); plan.impls.len()];
             for _ in 0..plan.runs {
-                let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
-                let r = if own_client && imp.name() == "repod" {
-                    load::rtt_repod_client(server.addr, codec, plan.duration, 1_000_000).await
-                } else {
-                    load::rtt(server.addr, codec, plan.duration, 1_000_000).await
-                };
-                server.stop().await?;
-                let r = r?;
-                eprintln!(
-                    "  {} {}: p50 {:.1} µs, p99 {:.1} µs over {} round trips",
-                    codec.name(),
-                    imp.name(),
-                    r.p50_us,
-                    r.p99_us,
-                    r.samples
-                );
-                p50s.push(r.p50_us);
-                p99s.push(r.p99_us);
+                for (i, &imp) in plan.impls.iter().enumerate() {
+                    let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
+                    let r = round_trips(kind, pace, imp, server.addr, codec, plan.duration).await;
+                    server.stop().await?;
+                    let r = r?;
+                    eprintln!(
+                        "  {label} {}: p50 {:.1} µs, p99 {:.1} µs over {} round trips",
+                        imp.name(),
+                        r.p50_us,
+                        r.p99_us,
+                        r.samples
+                    );
+                    p50s[i].push(r.p50_us);
+                    p99s[i].push(r.p99_us);
+                }
             }
-            r50.push((imp.name(), report::median(&mut p50s)));
-            r99.push((imp.name(), report::median(&mut p99s)));
+            let names = plan.impls.iter().map(|imp| imp.name());
+            let r50: Vec<_> = names
+                .clone()
+                .zip(p50s.iter_mut().map(|v| report::median(v)))
+                .collect();
+            let r99: Vec<_> = names
+                .zip(p99s.iter_mut().map(|v| report::median(v)))
+                .collect();
+            p50.push(&label, &r50);
+            p99.push(&label, &r99);
         }
-        p50.push(codec.name(), &r50);
-        p99.push(codec.name(), &r99);
     }
     p50.print();
     p99.print();
     Ok(())
+}
+
+/// One run of a round-trip workload against `imp`'s server at `addr`.
+async fn round_trips(
+    kind: Latency,
+    pace: Option<game::Pace>,
+    imp: Impl,
+    addr: std::net::SocketAddr,
+    codec: CodecKind,
+    dur: Duration,
+) -> io::Result<load::Rtt> {
+    let repod = imp.name() == "repod";
+    match kind {
+        Latency::OwnClient if repod => load::rtt_repod_client(addr, codec, dur, 1_000_000).await,
+        Latency::Raw | Latency::OwnClient => load::rtt(addr, codec, dur, 1_000_000).await,
+        Latency::GameLoop => {
+            let pace = pace.unwrap_or(game::Pace::Spin);
+            // The game loop blocks its thread, as a game's does.
+            let run = move || {
+                if repod {
+                    game::repod_client(addr, codec, pace, dur)
+                } else {
+                    game::baseline_client(addr, codec, pace, dur)
+                }
+            };
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(io::Error::other)?
+        }
+    }
 }
 
 /// The `rpc` workload: repod with each codec and tarpc, one after the other in every run (so
@@ -714,6 +774,14 @@ mod tests {
                     assert!(load::fanout(addr, codec, 5, 20, 4).await.unwrap() > 0.0);
                     let echo = start(imp, codec, true).await;
                     assert!(load::echo(echo, codec, short, 8).await.unwrap() > 0.0);
+                    let own = round_trips(Latency::OwnClient, None, imp, addr, codec, short);
+                    assert!(own.await.unwrap().samples > 0);
+                    for pace in [game::Pace::Spin, game::Pace::Hz60] {
+                        let r = round_trips(Latency::GameLoop, Some(pace), imp, addr, codec, short)
+                            .await
+                            .unwrap();
+                        assert!(r.samples > 0 && r.p99_us >= r.p50_us);
+                    }
                 }
             }
         })

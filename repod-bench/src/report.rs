@@ -20,9 +20,13 @@ pub fn rate(v: f64) -> String {
     }
 }
 
-/// Microseconds.
+/// Microseconds; milliseconds from 10 ms up.
 pub fn micros(v: f64) -> String {
-    format!("{v:.1} µs")
+    if v >= 10_000.0 {
+        format!("{:.2} ms", v / 1e3)
+    } else {
+        format!("{v:.1} µs")
+    }
 }
 
 /// Bytes, as KiB.

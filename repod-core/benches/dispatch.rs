@@ -1,10 +1,12 @@
 //! Dispatch through the sans-I/O `Hub` with a hand-written `Channel` (a `match` on the
 //! action), per message, broadcast of one encoded frame to K channels, and a group of 300
 //! among 1,000 channels reached three ways. Every outbox receiver is drained inside the timed
-//! loop, as the server's writers would.
+//! loop, as the server's writers would. Last, what a client's `pump` does per event on the
+//! game's thread: decode the body and run the handler of a hand-written `Listener`.
 
 mod common;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -12,12 +14,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use repod_core::frame::HEADER_LEN;
 use repod_core::server::{Outbox, OutboxReceiver};
 use repod_core::{
-    Channel, ChannelId, Codec, CodecKind, Context, DispatchContext, Hub, HubConfig, Message,
-    RawMessage,
+    Channel, ChannelId, ClientContext, Codec, CodecKind, Context, DispatchContext, Hub, HubConfig,
+    Listener, Message, RawMessage,
 };
 use std::hint::black_box;
 
-use common::{a_move, a_state, Move};
+use common::{a_move, a_state, Move, State};
 
 struct Player {
     moves: u64,
@@ -191,5 +193,57 @@ fn group(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, dispatch, broadcast, group);
+/// A game's listener, written as `#[repod::listener]` writes one: decode into the handler's
+/// type, then run it.
+#[derive(Default)]
+struct Game {
+    moves: u64,
+    entities: usize,
+}
+
+impl Listener for Game {
+    const ACTIONS: &'static [&'static str] = &["move", "state"];
+
+    fn dispatch(&mut self, ctx: &mut ClientContext<'_>, msg: RawMessage) {
+        match msg.action() {
+            "move" => match msg.decode::<Move>() {
+                Ok(m) => {
+                    self.moves += 1;
+                    black_box(m);
+                }
+                Err(e) => ctx.invalid_body(&msg, e),
+            },
+            "state" => match msg.decode::<State>() {
+                Ok(s) => self.entities += s.entities.len(),
+                Err(e) => ctx.invalid_body(&msg, e),
+            },
+            _ => ctx.unhandled(&msg),
+        }
+    }
+}
+
+/// The game thread's share of a received message in `pump` (the action name was read on the
+/// client's i/o thread already).
+fn listener(c: &mut Criterion) {
+    let mut g = c.benchmark_group("listener");
+    for codec in [CodecKind::Bincode, CodecKind::MsgPack] {
+        let (outbox, _rx) = Outbox::new(1024, 1 << 20);
+        let mut events = VecDeque::new();
+        let mut ctx = ClientContext::new(codec, usize::MAX, &outbox, &mut events);
+        let mut game = Game::default();
+        let mv = raw(codec, Move::ACTION, &a_move());
+        g.bench_function(BenchmarkId::new("move", codec), |b| {
+            b.iter(|| game.dispatch(&mut ctx, black_box(mv.clone())))
+        });
+        let frame = codec.encode(&a_state(), usize::MAX).unwrap();
+        let state = codec.decode_raw(frame.slice(HEADER_LEN..)).unwrap();
+        g.bench_function(BenchmarkId::new("state", codec), |b| {
+            b.iter(|| game.dispatch(&mut ctx, black_box(state.clone())))
+        });
+        black_box((game.moves, game.entities));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, dispatch, broadcast, group, listener);
 criterion_main!(benches);

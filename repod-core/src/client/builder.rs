@@ -241,7 +241,7 @@ impl ClientBuilder {
         mpsc::Sender<RawMessage>,
         mpsc::Receiver<RawMessage>,
     ) {
-        let (outbox, outbox_rx) = Outbox::new(self.send_frames, self.send_bytes);
+        let (outbox, outbox_rx) = Outbox::with_direct_writes(self.send_frames, self.send_bytes);
         let shared = Arc::new(
             Shared::new(outbox, self.codec, self.max_frame_len)
                 .with_request_timeout(self.request_timeout),

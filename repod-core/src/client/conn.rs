@@ -309,6 +309,7 @@ async fn read_loop<R: FrameReader>(
                 return format!("protocol error: {error}");
             }
         };
+        shared.outbox.note_received();
         match codec.decode_raw(payload) {
             Ok(raw) => {
                 if raw.action() == HeartbeatAck::ACTION {

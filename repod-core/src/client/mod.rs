@@ -34,9 +34,14 @@
 //! exactly its own connection to flush. [`AsyncClient`] runs the same task on the caller's
 //! runtime instead.
 //!
-//! `send` encodes the message and queues the frame without waiting; the writer wakes on the
-//! queue, writes every queued frame, then flushes once, so a message leaves as soon as it is
-//! queued, whether or not the game is pumping. Sockets use `TCP_NODELAY`. Both queues are
+//! `send` encodes the message and never waits. When nothing is queued ahead of it and the
+//! writer is idle, it writes the frame to the socket itself, on the calling thread (one
+//! non-blocking write), so a lone message leaves without waking the connection's task; what the
+//! socket does not take at once, and every send made while frames are queued or being written,
+//! goes to the send queue, in order. The writer wakes on the queue, writes every queued frame,
+//! then flushes once, so a message leaves as soon as it is queued, whether or not the game is
+//! pumping. After a few direct writes in a row with no reply in between, sends queue again, so a
+//! burst is written in batches. Sockets use `TCP_NODELAY`. Both queues are
 //! bounded: a full send queue makes `send` fail with [`SendError::QueueFull`], and a full
 //! event queue (a game that stopped pumping) stops the reader, so the server sees the
 //! backpressure and memory stays bounded. The stopped reader still watches the socket, without

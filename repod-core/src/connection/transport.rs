@@ -6,11 +6,12 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::Interest;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
@@ -43,7 +44,23 @@ pub(crate) trait FrameWriter: Send + 'static {
 
     /// Gives up on the connection: what is buffered, here and in the system, is discarded and
     /// the peer is told at once (for TCP, the socket closes with a reset, RST).
+    ///
+    /// Every [`DirectSink`] handed out by [`direct`](FrameWriter::direct) must be dropped first.
     fn reset(self);
+
+    /// A handle that writes to the transport from any thread without waiting, for sends made
+    /// while this writer is idle (see [`Outbox::with_direct_writes`](super::Outbox::with_direct_writes));
+    /// `None` if the transport has none.
+    fn direct(&self) -> Option<Arc<dyn DirectSink>> {
+        None
+    }
+}
+
+/// Writes bytes to a transport without waiting, from any thread.
+pub(crate) trait DirectSink: Send + Sync + 'static {
+    /// Writes as much of `buf` as the transport takes at once; `WouldBlock` if it takes
+    /// nothing now. Never waits.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
 }
 
 /// Frames fed together are copied into one buffer of up to this many bytes per write.
@@ -64,7 +81,8 @@ pub(crate) struct TcpReader {
 /// A frame fed alone is written from where it lies, without a copy; frames fed together are
 /// gathered into one buffer, so a burst costs one write per 64 KiB.
 pub(crate) struct TcpWriter {
-    write: OwnedWriteHalf,
+    /// Shared with the [`DirectSink`]s handed out, which release it when the writer ends.
+    write: Arc<OwnedWriteHalf>,
     /// The first frame fed since the last write, not copied yet.
     single: Option<Bytes>,
     buf: BytesMut,
@@ -117,7 +135,7 @@ pub(crate) fn tcp(stream: TcpStream, max_frame_len: usize) -> (TcpReader, TcpWri
             frames: FramedRead::new(read, codec),
         },
         TcpWriter {
-            write,
+            write: Arc::new(write),
             single: None,
             buf: BytesMut::new(),
         },
@@ -174,11 +192,11 @@ impl FrameWriter for TcpWriter {
             self.buf.extend_from_slice(&single);
         }
         if self.buf.len() + frame.len() > WRITE_BATCH {
-            self.write.write_all(&self.buf).await?;
+            write_all(&self.write, &self.buf).await?;
             self.buf.clear();
         }
         if frame.len() >= WRITE_BATCH {
-            self.write.write_all(&frame).await
+            write_all(&self.write, &frame).await
         } else {
             self.buf.extend_from_slice(&frame);
             Ok(())
@@ -187,32 +205,69 @@ impl FrameWriter for TcpWriter {
 
     async fn flush(&mut self) -> io::Result<()> {
         if let Some(single) = self.single.take() {
-            self.write.write_all(&single).await?;
+            write_all(&self.write, &single).await?;
         } else if !self.buf.is_empty() {
-            self.write.write_all(&self.buf).await?;
+            write_all(&self.write, &self.buf).await?;
             self.buf.clear();
             if self.buf.capacity() > KEEP_WRITE_BUF {
                 self.buf = BytesMut::new();
             }
         }
-        self.write.flush().await
+        Ok(())
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
         self.flush().await?;
-        self.write.shutdown().await
+        socket2::SockRef::from(self.stream()).shutdown(std::net::Shutdown::Write)
     }
 
     fn reset(self) {
-        let write = self.write;
         // A zero linger makes the close a reset: the kernel drops what it still holds for the
         // peer instead of trying to deliver it (perhaps for minutes, to a peer that does not
         // read), and the peer's next read fails with "connection reset".
-        if let Err(error) = socket2::SockRef::from(write.as_ref()).set_linger(Some(Duration::ZERO))
-        {
+        if let Err(error) = socket2::SockRef::from(self.stream()).set_linger(Some(Duration::ZERO)) {
             tracing::debug!(target: "repod::connection", %error, "cannot set SO_LINGER");
         }
-        // No FIN first: the socket closes, with the reset, when the reader drops its half.
-        write.forget();
+        match Arc::try_unwrap(self.write) {
+            // No FIN first: the socket closes, with the reset, when the reader drops its half.
+            Ok(write) => write.forget(),
+            // A direct sink still holds the socket (it should not): when the last one goes,
+            // the half sends a FIN, and the socket still closes with a reset.
+            Err(_) => {
+                tracing::debug!(target: "repod::connection", "reset while a direct sink is held")
+            }
+        }
+    }
+
+    fn direct(&self) -> Option<Arc<dyn DirectSink>> {
+        Some(Arc::new(TcpSink(self.write.clone())))
+    }
+}
+
+impl TcpWriter {
+    fn stream(&self) -> &TcpStream {
+        (*self.write).as_ref()
+    }
+}
+
+/// Writes all of `buf`, waiting for the socket to take it.
+async fn write_all(write: &OwnedWriteHalf, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match write.try_write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => write.writable().await?,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// The [`DirectSink`] of a TCP connection: its write half.
+struct TcpSink(Arc<OwnedWriteHalf>);
+
+impl DirectSink for TcpSink {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! * While open, every frame leaves as soon as it is queued: the writer wakes on the queue,
 //!   feeds every frame queued behind the first, then flushes once. Nothing waits on a timer.
+//!   With an outbox's direct path, the writer lends the transport to pushes while it is idle
+//!   (see [`outbox`](super::outbox)), and takes it back for good when the connection closes.
 //! * A graceful close ([`Outbox::close`](super::Outbox::close), or the `Outbox` dropped) stops
 //!   the queue, writes what it holds, flushes and shuts the outgoing stream (a FIN). It must
 //!   finish within the close timeout, counted from the close; past it, the connection is reset.
@@ -56,6 +58,7 @@ pub(crate) async fn write_outbox<W: FrameWriter>(
         TimedOut,
         Done(io::Result<()>),
     }
+    let direct = outbox.attach_direct(writer.direct());
     let outcome = tokio::select! {
         biased;
         () = stop.cancelled() => Outcome::Stopped,
@@ -66,6 +69,8 @@ pub(crate) async fn write_outbox<W: FrameWriter>(
             Err(error) => Outcome::Done(Err(error)),
         },
     };
+    // No direct write from here on, and the transport is the writer's alone again.
+    drop(direct);
     match outcome {
         Outcome::Done(Ok(())) => WriteEnd::Closed,
         Outcome::Done(Err(error)) => WriteEnd::Failed(error),
@@ -116,6 +121,7 @@ async fn drain<W: FrameWriter>(
                 frame = outbox.recv() => frame,
                 () = &mut closed => {
                     // Later pushes fail; every push that succeeded is still received below.
+                    outbox.stop_direct();
                     outbox.close();
                     open = false;
                     continue;
@@ -129,10 +135,17 @@ async fn drain<W: FrameWriter>(
             return Ok(Drained::Stopped);
         }
         writer.feed(first).await?;
-        while let Some(frame) = outbox.try_recv() {
-            writer.feed(frame).await?;
+        loop {
+            while let Some(frame) = outbox.try_recv() {
+                writer.feed(frame).await?;
+            }
+            writer.flush().await?;
+            // Everything taken is written: go idle unless more was queued meanwhile.
+            match outbox.try_recv_or_idle() {
+                Some(frame) => writer.feed(frame).await?,
+                None => break,
+            }
         }
-        writer.flush().await?;
     }
     // An abort before the close is always seen here: the queue ends (or the close is seen)
     // only after the cancellation that came before it.
