@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use serde::de::DeserializeOwned;
 
@@ -119,23 +120,51 @@ impl Auth {
                 Some(Err(error)) => return Err(Refusal::Tell(error.to_string())),
                 None => return Err(Refusal::Gone),
             };
-            let raw = codec
-                .decode_raw(payload)
-                .map_err(|error| Refusal::Tell(error.to_string()))?;
-            // A client's heartbeat may come before its login; it is not an answer.
-            if raw.action() != Heartbeat::ACTION {
-                break raw;
+            match login_step(codec, self.action, payload) {
+                LoginStep::Heartbeat => continue,
+                LoginStep::Login(raw) => break raw,
+                LoginStep::Refuse(reason) => return Err(Refusal::Tell(reason)),
             }
         };
-        if raw.action() != self.action {
-            return Err(Refusal::Tell("authentication required".to_owned()));
-        }
         if let Some(attempts) = &self.attempts {
             if attempts.check_key(&peer.addr.ip()).is_err() {
                 return Err(Refusal::Tell("too many authentication attempts".to_owned()));
             }
         }
         (self.check)(raw, peer).await.map_err(Refusal::Tell)
+    }
+}
+
+/// What the authentication gate makes of one frame a peer sent before it was authenticated.
+///
+/// Public only for the fuzz targets; not part of the API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum LoginStep {
+    /// A heartbeat, which may come before the login: not an answer, the gate reads on.
+    Heartbeat,
+    /// The login message, to be decoded and checked by the application.
+    Login(RawMessage),
+    /// Not a login: the peer is told this reason and the connection closes.
+    Refuse(String),
+}
+
+/// Judges one frame's payload that a peer sent before it was authenticated, when the login
+/// message's action is `login_action`.
+///
+/// Public only for the fuzz targets; not part of the API.
+#[doc(hidden)]
+pub fn login_step(codec: CodecKind, login_action: &str, payload: Bytes) -> LoginStep {
+    let raw = match codec.decode_raw(payload) {
+        Ok(raw) => raw,
+        Err(error) => return LoginStep::Refuse(error.to_string()),
+    };
+    if raw.action() == Heartbeat::ACTION {
+        LoginStep::Heartbeat
+    } else if raw.action() == login_action {
+        LoginStep::Login(raw)
+    } else {
+        LoginStep::Refuse("authentication required".to_owned())
     }
 }
 

@@ -47,6 +47,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+#[doc(hidden)]
+pub use self::auth::{login_step, LoginStep};
 pub use self::builder::{
     ServerBuilder, DEFAULT_CLOSE_TIMEOUT, DEFAULT_COMMAND_QUEUE, DEFAULT_INBOUND_QUEUE_BYTES,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_OUTBOUND_QUEUE_BYTES, DEFAULT_OUTBOUND_QUEUE_FRAMES,
