@@ -31,6 +31,7 @@ pub mod error;
 pub mod frame;
 pub mod message;
 pub mod server;
+pub mod session;
 
 pub use crate::client::{
     AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError, Listener, Ticket,

@@ -95,13 +95,18 @@ impl Auth {
 
     /// Waits for the peer's first message and checks it. `Ok` with the identity, or `Err`
     /// with the reason to tell the peer. Bounded by [`timeout`](Auth::timeout) as a whole.
+    ///
+    /// `read` counts the frames read (heartbeats before the login, and the login).
     pub(crate) async fn authenticate<R: FrameReader>(
         &self,
         frames: &mut R,
         codec: CodecKind,
         peer: PeerInfo,
+        read: &mut u64,
     ) -> Result<Identity, Refusal> {
-        match tokio::time::timeout(self.timeout, self.first_message(frames, codec, peer)).await {
+        match tokio::time::timeout(self.timeout, self.first_message(frames, codec, peer, read))
+            .await
+        {
             Ok(result) => result,
             Err(_) => Err(Refusal::Tell("auth timeout".to_owned())),
         }
@@ -112,6 +117,7 @@ impl Auth {
         frames: &mut R,
         codec: CodecKind,
         peer: PeerInfo,
+        read: &mut u64,
     ) -> Result<Identity, Refusal> {
         let raw = loop {
             let payload = match frames.next_frame().await {
@@ -119,6 +125,7 @@ impl Auth {
                 Some(Err(error)) => return Err(Refusal::Tell(error.to_string())),
                 None => return Err(Refusal::Gone),
             };
+            *read += 1;
             let raw = codec
                 .decode_raw(payload)
                 .map_err(|error| Refusal::Tell(error.to_string()))?;

@@ -7,6 +7,7 @@ use super::auth::Auth;
 use super::channel::Channel;
 use super::hub::{Hub, HubConfig, PeerInfo, ServerContext};
 use super::limits::RateLimit;
+use super::session::Resume;
 use super::shutdown::ShutdownSignal;
 use super::{BackgroundServer, Server, ServerError, ServerHandle};
 use crate::codec::CodecKind;
@@ -55,6 +56,7 @@ pub(crate) struct ServerConfig {
     pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) auth_attempts_per_minute: Option<u32>,
     pub(crate) tcp_keepalive: Option<Duration>,
+    pub(crate) resume: Option<Resume>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +75,7 @@ impl Default for ServerConfig {
             rate_limit: None,
             max_connections_per_ip: None,
             auth_attempts_per_minute: None,
+            resume: None,
             tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
         }
     }
@@ -101,6 +104,7 @@ impl Default for ServerConfig {
 /// | [`idle_timeout`](Self::idle_timeout) | none |
 /// | [`rate_limit`](Self::rate_limit) | none |
 /// | [`tcp_keepalive`](Self::tcp_keepalive) | probes after 30 s of silence |
+/// | [`resume`](Self::resume) | none: a peer that drops is closed at once |
 ///
 /// ```no_run
 /// # use repod_core::{Channel, Context, RawMessage, server::Server};
@@ -379,6 +383,37 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
+    /// Keeps the channel of a peer that drops for a grace period, so that the peer can come back
+    /// and resume its session: same channel, same state and groups, and every message sent to
+    /// it meanwhile delivered in order, none lost or twice. Only clients that ask for it
+    /// ([`ClientBuilder::resume`](crate::client::ClientBuilder::resume)) get a session; other
+    /// peers see no difference on the wire. A peer that does not come back within the grace
+    /// period is closed with [`CloseReason::SessionExpired`].
+    ///
+    /// The guide's "Reconnecting and resuming" chapter tells the whole story, including how it
+    /// goes with [`auth`](Self::auth). The default is none.
+    ///
+    /// ```no_run
+    /// # use repod_core::{Channel, Context, RawMessage, server::{Resume, Server}};
+    /// # use std::time::Duration;
+    /// # #[derive(Default)] struct Lobby;
+    /// # impl Channel for Lobby {
+    /// #     type State = ();
+    /// #     type Inbound = RawMessage;
+    /// #     const ACTIONS: &'static [&'static str] = &[];
+    /// #     fn decode(msg: RawMessage) -> RawMessage { msg }
+    /// #     fn dispatch(&mut self, _: &mut Context<'_, Self>, _: RawMessage) {}
+    /// # }
+    /// Server::<Lobby>::builder()
+    ///     .resume(Resume::new(Duration::from_secs(30)))
+    ///     .launch("0.0.0.0:31425")
+    ///     .expect("server failed");
+    /// ```
+    pub fn resume(mut self, resume: Resume) -> Self {
+        self.config.resume = Some(resume);
+        self
+    }
+
     /// Binds a listener to `addr` (port 0 picks a free port) and builds the server; call
     /// [`Server::run`] to serve. Must be called inside a tokio runtime.
     pub async fn bind(
@@ -519,6 +554,9 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         }
         if let Some(hook) = on_disconnect {
             hub.set_on_disconnect(hook);
+        }
+        if let Some(resume) = config.resume {
+            hub.enable_sessions(resume);
         }
         (hub, config, tick)
     }

@@ -31,6 +31,7 @@ mod groups;
 mod hub;
 mod limits;
 mod reply;
+mod session;
 mod shutdown;
 
 use std::fmt;
@@ -56,6 +57,7 @@ pub use self::channel::Channel;
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
 pub use self::limits::{RateLimit, RatePolicy};
 pub use self::reply::{ReplyTo, DROPPED_REPLY};
+pub use self::session::{Resume, DEFAULT_HELLO_WINDOW, DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_FRAMES};
 pub use self::shutdown::ShutdownSignal;
 pub use crate::connection::{Outbox, OutboxReceiver, PushError};
 
@@ -273,6 +275,7 @@ impl<Ch: Channel> Server<Ch> {
             idle_timeout: config.idle_timeout,
             rate_limit: config.rate_limit,
             login_action: auth.as_ref().map(|auth| auth.action),
+            resume: config.resume.is_some(),
         };
         let ip_slots = IpSlots::default();
         let mut accepts: u64 = 0;
@@ -301,8 +304,12 @@ impl<Ch: Channel> Server<Ch> {
         tracing::debug!(target: "repod::server", addr = %shared.local_addr, codec = %config.codec, "server running");
 
         loop {
+            let expiry = hub.next_expiry();
             tokio::select! {
                 () = shared.shutdown.cancelled() => break,
+                () = sleep_until_some(expiry) => {
+                    hub.expire_sessions(tokio::time::Instant::now());
+                }
                 Some(event) = events.recv() => {
                     handle_event(&mut hub, event, config);
                     // Handle what else is ready before selecting again: one wake-up serves a
@@ -348,21 +355,22 @@ impl<Ch: Channel> Server<Ch> {
                     transport::set_keepalive(&stream, config.tcp_keepalive);
                     let halves = transport::tcp(stream, config.max_frame_len);
                     let guard = OpenGuard::new(&open, ip_slot);
-                    match &auth {
-                        Some(auth) => {
+                    let hello_window = config.resume.map(|resume| resume.window());
+                    if auth.is_some() || hello_window.is_some() {
+                        if let Some(auth) = &auth {
                             accepts += 1;
                             if accepts.is_multiple_of(EVICT_EVERY) {
                                 auth.evict_stale();
                             }
-                            // The channel is created once the peer is authenticated.
-                            let id = hub.reserve_id();
-                            let pending = Pending { auth: auth.clone(), outbox, shutdown: shared.shutdown.clone() };
-                            conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending));
                         }
-                        None => {
-                            let id = hub.connect(addr, outbox);
-                            conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, None);
-                        }
+                        // The channel is created once the peer is authenticated, or has said
+                        // whether it resumes a session.
+                        let id = hub.reserve_id();
+                        let pending = Pending { auth: auth.clone(), hello_window, outbox, shutdown: shared.shutdown.clone() };
+                        conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending));
+                    } else {
+                        let id = hub.connect(addr, outbox);
+                        conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, None);
                     }
                 }
                 _ = tick_once(&mut interval) => {
@@ -401,6 +409,14 @@ impl<Ch: Channel> Server<Ch> {
         abort_all.cancel();
         tracing::debug!(target: "repod::server", "server stopped");
         Ok(())
+    }
+}
+
+/// Waits until `at`, or forever without it.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -457,17 +473,32 @@ fn handle_event<Ch: Channel>(
     event: ConnEvent<Ch::Inbound>,
     config: ServerConfig,
 ) {
+    let event = if hub.resumes() {
+        match route(hub, event) {
+            Some(event) => event,
+            None => return,
+        }
+    } else {
+        event
+    };
     match event {
         ConnEvent::Message(id, msg, permit) => {
+            hub.received(id, 1);
             hub.dispatch_decoded(id, msg);
             drop(permit);
         }
         ConnEvent::Messages(id, msgs, permit) => {
+            hub.received(id, msgs.len() as u64);
             for msg in msgs {
                 hub.dispatch_decoded(id, msg);
             }
             drop(permit);
         }
+        ConnEvent::Resume(conn, addr, outbox, token, recv) => {
+            hub.resume_session(conn, addr, outbox, token, recv);
+        }
+        ConnEvent::Ack(id, recv) => hub.session_ack(id, recv),
+        ConnEvent::End(id) => hub.session_end(id),
         ConnEvent::Protocol(id, error) => {
             tracing::warn!(target: "repod::server", id = id.get(), %error, "protocol error: dropping peer");
             hub.peer_error(id, &error);
@@ -493,16 +524,18 @@ fn handle_event<Ch: Channel>(
                     let _ = hub.send_frame_to(id, frame);
                 }
             }
-            hub.close(id, reason)
+            hub.connection_lost(id, reason)
         }
-        ConnEvent::Authenticated(id, addr, outbox, identity) => {
-            hub.connect_as(id, addr, outbox, Some(identity));
+        ConnEvent::Authenticated(id, addr, outbox, identity, session) => {
+            hub.connect_as(id, addr, outbox, identity, session);
         }
         ConnEvent::Heartbeat(id, rtt, ack, permit) => {
+            hub.received(id, 1);
             hub.heartbeat(id, rtt, ack);
             drop(permit);
         }
         ConnEvent::Notice(id, notice, permit) => {
+            hub.received(id, 1);
             if let Ok(frame) = config
                 .codec
                 .encode(&ErrorMessage::new(notice), config.max_frame_len)
@@ -912,4 +945,24 @@ impl<Ch: Channel> Drop for BackgroundServer<Ch> {
             tracing::error!(target: "repod::server", %error, "background server failed");
         }
     }
+}
+
+/// Gives an event of a connection the id of the channel it speaks for, or drops it when that
+/// connection no longer speaks for a channel (replaced by a resume, or its peer away).
+fn route<Ch: Channel>(
+    hub: &Hub<Ch>,
+    event: ConnEvent<Ch::Inbound>,
+) -> Option<ConnEvent<Ch::Inbound>> {
+    Some(match event {
+        ConnEvent::Message(c, msg, p) => ConnEvent::Message(hub.route(c)?, msg, p),
+        ConnEvent::Messages(c, msgs, p) => ConnEvent::Messages(hub.route(c)?, msgs, p),
+        ConnEvent::Protocol(c, e) => ConnEvent::Protocol(hub.route(c)?, e),
+        ConnEvent::Closed(c, r) => ConnEvent::Closed(hub.route(c)?, r),
+        ConnEvent::Heartbeat(c, rtt, ack, p) => ConnEvent::Heartbeat(hub.route(c)?, rtt, ack, p),
+        ConnEvent::Notice(c, n, p) => ConnEvent::Notice(hub.route(c)?, n, p),
+        ConnEvent::Ack(c, n) => ConnEvent::Ack(hub.route(c)?, n),
+        ConnEvent::End(c) => ConnEvent::End(hub.route(c)?),
+        // New connections: not a channel's yet.
+        event @ (ConnEvent::Authenticated(..) | ConnEvent::Resume(..)) => event,
+    })
 }
