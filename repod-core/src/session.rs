@@ -84,6 +84,29 @@ impl Message for SessionEnd {
     const ACTION: &'static str = "_session_end";
 }
 
+/// `{"action": "session", "resumed": …, "lost": …, "reason": "…"}`: raised by a client that
+/// [resumes sessions](crate::client::ClientBuilder::resume) each time a connection starts a
+/// session or resumes one, right after `socketConnect` and before `connected`.
+///
+/// `resumed` tells a resumed session (the same channel on the server, nothing lost) from a new
+/// one. A new session that replaces a lost one (the server restarted, the grace period ended,
+/// the replay buffer overflowed) says why in `reason`, and `lost` counts the messages sent in
+/// the old session that the server never received; the requests waiting for replies failed with
+/// [`RequestError::Disconnected`](crate::RequestError::Disconnected) just before it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SessionStarted {
+    /// Whether the session was resumed, rather than started anew.
+    pub resumed: bool,
+    /// Messages of a lost session that never reached the server.
+    pub lost: u64,
+    /// Why the session before was not resumed; empty for a resumed session or the first one.
+    pub reason: String,
+}
+
+impl Message for SessionStarted {
+    const ACTION: &'static str = "session";
+}
+
 /// The length of a session token in bytes (256 bits of the system's random source).
 pub const TOKEN_LEN: usize = 32;
 
