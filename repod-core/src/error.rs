@@ -128,6 +128,15 @@ pub enum CloseReason {
     /// `{"action": "error", "message": "rate limited"}` before the connection closes.
     #[error("rate limited")]
     RateLimited,
+    /// The peer of a resumable session dropped and did not come back within the server's
+    /// [grace period](crate::server::ServerBuilder::resume).
+    #[error("session expired: the peer did not resume within the grace period")]
+    SessionExpired,
+    /// The peer of a resumable session came back, but the frames it missed no longer fit the
+    /// server's [replay buffer](crate::server::Resume::replay_buffer): the session could not be
+    /// resumed, and the peer starts a new one.
+    #[error("session lost: the replay buffer overflowed while the peer was away")]
+    ReplayOverflow,
 }
 
 impl CloseReason {
@@ -186,6 +195,10 @@ pub enum SendError {
     /// The connection is closed.
     #[error("the connection is closed")]
     Closed,
+    /// The client is between connections, reconnecting, and keeps no session to queue the
+    /// message in (see [`ClientBuilder::reconnect`](crate::client::ClientBuilder::reconnect)).
+    #[error("not connected: the client is reconnecting")]
+    Disconnected,
     /// The outbound queue is full.
     #[error("the outbound queue is full")]
     QueueFull,
@@ -248,7 +261,7 @@ impl From<SendError> for RequestError {
     /// to queue is [`Send`](RequestError::Send).
     fn from(error: SendError) -> Self {
         match error {
-            SendError::Closed => RequestError::Disconnected,
+            SendError::Closed | SendError::Disconnected => RequestError::Disconnected,
             other => RequestError::Send(other),
         }
     }

@@ -31,6 +31,7 @@ pub mod error;
 pub mod frame;
 pub mod message;
 pub mod server;
+pub mod session;
 
 pub use crate::client::{
     AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError, Listener, Ticket,
@@ -48,3 +49,4 @@ pub use crate::server::{BackgroundServer, Server, ServerBuilder, ServerError, Se
 pub use crate::server::{
     Channel, ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ReplyTo, ServerContext,
 };
+pub use crate::session::{Backoff, SessionStarted};

@@ -8,16 +8,21 @@ use tokio::sync::mpsc;
 use super::addr::ServerAddr;
 use super::conn::{self, Shared, TaskConfig};
 use super::pending::DEFAULT_REQUEST_TIMEOUT;
-use super::{AsyncClient, Client};
+use super::{reconnect, AsyncClient, Client};
 use crate::codec::{CodecKind, RawMessage};
 use crate::connection::{Outbox, OutboxReceiver};
 use crate::error::ConnectError;
 use crate::frame::{FrameConfig, DEFAULT_MAX_FRAME_LEN};
+use crate::session::Backoff;
 
 /// The default send queue limit in frames: 4,096.
 pub const DEFAULT_SEND_QUEUE_FRAMES: usize = 4096;
 /// The default send queue limit in bytes: 4 MiB.
 pub const DEFAULT_SEND_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// Room in the send queue for a session's own frames, beyond its limits.
+const SESSION_SLACK_FRAMES: usize = 64;
+const SESSION_SLACK_BYTES: usize = 16 * 1024;
+
 /// The default capacity of the received-event queue: 1,024 events.
 pub const DEFAULT_EVENT_QUEUE: usize = 1024;
 /// The default connect timeout: 10 seconds.
@@ -54,6 +59,8 @@ pub struct ClientBuilder {
     request_timeout: Duration,
     heartbeat: Option<Duration>,
     tcp_keepalive: Option<Duration>,
+    reconnect: Option<Backoff>,
+    resume: bool,
 }
 
 impl Default for ClientBuilder {
@@ -76,6 +83,8 @@ impl ClientBuilder {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             heartbeat: None,
             tcp_keepalive: Some(crate::server::DEFAULT_TCP_KEEPALIVE),
+            reconnect: None,
+            resume: false,
         }
     }
 
@@ -161,6 +170,46 @@ impl ClientBuilder {
         self
     }
 
+    /// Reconnects when the connection is lost, waiting between attempts as `backoff` says,
+    /// until [`close`](Client::close), a refusal from the server (an `error` before its
+    /// greeting, as for a full server or a failed login) or the backoff's
+    /// [attempt limit](Backoff::max_attempts). The default is none: a lost connection ends the
+    /// client.
+    ///
+    /// Each connection raises its own `socketConnect`, `connected` and, when it is lost, a
+    /// `disconnected` whose reason says why; the last `disconnected` is the one after which
+    /// nothing follows. Between connections, without [`resume`](Self::resume), a send fails
+    /// at once with [`SendError::Disconnected`](crate::SendError::Disconnected), what was
+    /// queued and not written is lost with the connection, and requests in flight fail with
+    /// [`RequestError::Disconnected`](crate::RequestError::Disconnected).
+    pub fn reconnect(mut self, backoff: Backoff) -> Self {
+        self.reconnect = Some(backoff);
+        self
+    }
+
+    /// Asks the server for a resumable session (the server must resume them:
+    /// [`ServerBuilder::resume`](crate::server::ServerBuilder::resume)); implies
+    /// [`reconnect`](Self::reconnect) with the default [`Backoff`] unless set.
+    ///
+    /// A lost connection then resumes its session on the next one: the same channel on the
+    /// server, and every message in both directions delivered once, in order. Sends between
+    /// connections are kept, with those the server has not acknowledged, in the send queue's
+    /// limits ([`send_queue`](Self::send_queue); beyond them `send` fails with
+    /// [`SendError::QueueFull`](crate::SendError::QueueFull)), and go out on the next
+    /// connection. Requests in flight wait for their replies across a resume. Each connection
+    /// raises a [`SessionStarted`](crate::SessionStarted) event (`"session"`) that tells a
+    /// resumed session from a new one. The default is off.
+    ///
+    /// Only for servers that resume sessions: the client's first frame is a session hello,
+    /// which a server that authenticates without resuming sessions would refuse.
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        if resume && self.reconnect.is_none() {
+            self.reconnect = Some(Backoff::new());
+        }
+        self
+    }
+
     /// Starts a game-loop [`Client`] connecting to `addr`; returns at once.
     ///
     /// The connection is made on the client's i/o thread; its outcome arrives through
@@ -181,17 +230,34 @@ impl ClientBuilder {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let task_shared = shared.clone();
         let config = self.task_config();
+        let reconnect = self.reconnect;
         std::thread::Builder::new()
             .name("repod-client".to_owned())
             .spawn(move || {
-                runtime.block_on(conn::connect_and_run(
-                    target,
-                    label,
-                    task_shared,
-                    outbox,
-                    events_tx,
-                    config,
-                ));
+                match reconnect {
+                    Some(backoff) => {
+                        runtime.block_on(reconnect::run(
+                            target,
+                            label,
+                            task_shared,
+                            outbox,
+                            events_tx,
+                            config,
+                            backoff,
+                            None,
+                        ));
+                    }
+                    None => {
+                        runtime.block_on(conn::connect_and_run(
+                            target,
+                            label,
+                            task_shared,
+                            outbox,
+                            events_tx,
+                            config,
+                        ));
+                    }
+                }
                 let _ = done_tx.send(());
             })
             .map_err(ConnectError::Runtime)?;
@@ -215,18 +281,32 @@ impl ClientBuilder {
         let (shared, outbox, events_tx, events_rx) = self.parts();
         shared.mark_connected();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let task = conn::run(
-            connection,
-            label,
-            shared.clone(),
-            outbox,
-            events_tx,
-            self.task_config(),
-        );
-        tokio::spawn(async move {
-            let reason = task.await;
-            let _ = done_tx.send(reason);
-        });
+        let config = self.task_config();
+        match self.reconnect {
+            Some(backoff) => {
+                let task = reconnect::run(
+                    target,
+                    label,
+                    shared.clone(),
+                    outbox,
+                    events_tx,
+                    config,
+                    backoff,
+                    Some(connection),
+                );
+                tokio::spawn(async move {
+                    let reason = task.await;
+                    let _ = done_tx.send(reason);
+                });
+            }
+            None => {
+                let task = conn::run(connection, label, shared.clone(), outbox, events_tx, config);
+                tokio::spawn(async move {
+                    let reason = task.await;
+                    let _ = done_tx.send(reason);
+                });
+            }
+        }
         Ok(AsyncClient::new(shared, events_rx, done_rx))
     }
 
@@ -236,6 +316,7 @@ impl ClientBuilder {
             close_timeout: self.close_timeout,
             heartbeat: self.heartbeat,
             tcp_keepalive: self.tcp_keepalive,
+            resume: self.resume,
         }
     }
 
@@ -248,11 +329,22 @@ impl ClientBuilder {
         mpsc::Sender<RawMessage>,
         mpsc::Receiver<RawMessage>,
     ) {
-        let (outbox, outbox_rx) = Outbox::with_direct_writes(self.send_frames, self.send_bytes);
-        let shared = Arc::new(
-            Shared::new(outbox, self.codec, self.max_frame_len)
-                .with_request_timeout(self.request_timeout),
-        );
+        // A session's own frames (hello, acknowledgements) come on top of the queue's limits.
+        let (frames, bytes) = if self.resume {
+            (
+                self.send_frames + SESSION_SLACK_FRAMES,
+                self.send_bytes.saturating_add(SESSION_SLACK_BYTES),
+            )
+        } else {
+            (self.send_frames, self.send_bytes)
+        };
+        let (outbox, outbox_rx) = Outbox::with_direct_writes(frames, bytes);
+        let mut shared = Shared::new(outbox, self.codec, self.max_frame_len)
+            .with_request_timeout(self.request_timeout);
+        if self.reconnect.is_some() {
+            shared = shared.with_link(self.resume.then_some((self.send_frames, self.send_bytes)));
+        }
+        let shared = Arc::new(shared);
         let (events_tx, events_rx) = mpsc::channel(self.event_queue.max(4));
         (shared, outbox_rx, events_tx, events_rx)
     }

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::addr::{parse_url, Scheme, Target};
+use super::link::Link;
 use super::pending::{Pending, DEFAULT_REQUEST_TIMEOUT};
 use crate::codec::{Codec, CodecKind, Envelope, RawMessage};
 use crate::connection::transport::{self, FrameReader, FrameWriter};
@@ -26,6 +27,8 @@ use crate::message::{
 const CONNECTING: u8 = 0;
 const CONNECTED: u8 = 1;
 const CLOSED: u8 = 2;
+/// Between two connections of a reconnecting client.
+pub(crate) const RECONNECTING: u8 = 3;
 
 /// The state shared by a client's handles and its connection task.
 #[derive(Debug)]
@@ -42,6 +45,8 @@ pub(crate) struct Shared {
     rtt_us: AtomicU64,
     /// The clock heartbeats carry: microseconds since this instant.
     epoch: std::time::Instant,
+    /// With reconnecting: what sends do between connections, and the session if any.
+    pub(crate) link: Option<Link>,
 }
 
 impl Shared {
@@ -55,7 +60,14 @@ impl Shared {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             rtt_us: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
+            link: None,
         }
+    }
+
+    /// The same, reconnecting; with a resumable session if `limits` is set.
+    pub(crate) fn with_link(mut self, limits: Option<(usize, usize)>) -> Self {
+        self.link = Some(Link::new(limits));
+        self
     }
 
     /// The same, with another default request timeout.
@@ -82,7 +94,7 @@ impl Shared {
     }
 
     /// Queues a heartbeat carrying the clock and the last round trip.
-    fn beat(&self) {
+    pub(crate) fn beat(&self) {
         let _ = self.send(&Heartbeat {
             t: self.now_us(),
             rtt_us: self.rtt_us.load(Ordering::Relaxed),
@@ -90,7 +102,7 @@ impl Shared {
     }
 
     /// Measures the round trip from a heartbeat's answer.
-    fn acked(&self, ack: HeartbeatAck) {
+    pub(crate) fn acked(&self, ack: HeartbeatAck) {
         let rtt = self.now_us().saturating_sub(ack.t).max(1);
         self.rtt_us.store(rtt, Ordering::Relaxed);
     }
@@ -105,6 +117,15 @@ impl Shared {
             return Err(SendError::Closed);
         }
         let frame = self.codec.encode(msg, self.max_frame_len)?;
+        self.push_frame(frame)
+    }
+
+    /// Queues an encoded frame: to the connection, or, between connections, to the session
+    /// (or nowhere without one).
+    pub(crate) fn push_frame(&self, frame: bytes::Bytes) -> Result<(), SendError> {
+        if let Some(link) = &self.link {
+            return link.push(&self.outbox, frame);
+        }
         self.outbox.push(frame).map_err(|e| match e {
             PushError::Full => SendError::QueueFull,
             PushError::Closed => SendError::Closed,
@@ -113,6 +134,10 @@ impl Shared {
 
     /// Asks the task to flush what is queued and close.
     pub(crate) fn close(&self) {
+        if let Some(link) = &self.link {
+            // A session closed on purpose is not kept for a resume.
+            link.end(&self.outbox, self.codec, self.max_frame_len);
+        }
         self.outbox.close();
     }
 
@@ -130,7 +155,7 @@ impl Shared {
         self.set_state(CLOSED);
     }
 
-    fn set_state(&self, state: u8) {
+    pub(crate) fn set_state(&self, state: u8) {
         self.state.store(state, Ordering::Release);
     }
 }
@@ -142,6 +167,8 @@ pub(crate) struct TaskConfig {
     pub(crate) close_timeout: Duration,
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) tcp_keepalive: Option<Duration>,
+    /// Whether the client asks for resumable sessions.
+    pub(crate) resume: bool,
 }
 
 /// An established connection, its handshake (if its transport has one) done.
@@ -414,7 +441,7 @@ async fn read_loop<R: FrameReader>(
 /// backpressure the server feels. Meanwhile the transport is watched, without reading, for the
 /// server's end of the connection: once it has closed or reset the connection, the client is
 /// marked disconnected at once, though the messages before the end still wait to be pumped.
-async fn deliver<R: FrameReader>(
+pub(crate) async fn deliver<R: FrameReader>(
     events: &mpsc::Sender<RawMessage>,
     raw: RawMessage,
     reader: &R,
@@ -443,7 +470,7 @@ async fn deliver<R: FrameReader>(
 }
 
 /// The reason given for a connection that failed with `error`.
-fn io_reason(error: &io::Error) -> String {
+pub(crate) fn io_reason(error: &io::Error) -> String {
     match error.kind() {
         // The server gave up on this connection without flushing it (a repod server does so to
         // a client that does not read: a slow consumer, or a close or shutdown that ran out of
@@ -455,7 +482,7 @@ fn io_reason(error: &io::Error) -> String {
 
 /// Raises the last event, `disconnected`, marked so that `pump` fails the requests still
 /// waiting before it dispatches it.
-async fn emit_final(events: &mpsc::Sender<RawMessage>, codec: CodecKind, reason: &str) {
+pub(crate) async fn emit_final(events: &mpsc::Sender<RawMessage>, codec: CodecKind, reason: &str) {
     let disconnected = Disconnected {
         reason: reason.to_owned(),
     };
@@ -470,7 +497,11 @@ async fn emit_final(events: &mpsc::Sender<RawMessage>, codec: CodecKind, reason:
 }
 
 /// Raises a local event; dropped silently when the client is gone.
-async fn emit<M: Message + ?Sized>(events: &mpsc::Sender<RawMessage>, codec: CodecKind, msg: &M) {
+pub(crate) async fn emit<M: Message + ?Sized>(
+    events: &mpsc::Sender<RawMessage>,
+    codec: CodecKind,
+    msg: &M,
+) {
     match RawMessage::from_message(codec, msg) {
         Ok(raw) => {
             let _ = events.send(raw).await;

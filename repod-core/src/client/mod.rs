@@ -64,9 +64,11 @@ mod addr;
 mod async_client;
 mod builder;
 mod conn;
+mod link;
 mod listener;
 mod pending;
 mod pump;
+mod reconnect;
 
 pub use self::addr::ServerAddr;
 pub use self::async_client::AsyncClient;

@@ -22,7 +22,6 @@ use tokio::sync::oneshot;
 use super::conn::Shared;
 use super::ClientContext;
 use crate::codec::RawMessage;
-use crate::connection::PushError;
 use crate::error::{RequestError, SendError};
 use crate::message::Request;
 
@@ -90,6 +89,13 @@ impl Pending {
         }
     }
 
+    /// The requests in flight can no longer be answered, though the client goes on (it
+    /// reconnects): every waiter fails now; later requests are taken.
+    pub(crate) fn fail_all(&self) {
+        let drained = std::mem::take(&mut self.lock().map);
+        drop(drained);
+    }
+
     /// The connection has ended: every waiter fails now, and later requests at once.
     pub(crate) fn close(&self) {
         let drained = {
@@ -125,10 +131,7 @@ impl Shared {
             return Err(SendError::Closed);
         }
         let frame = self.codec.encode_request(rid, msg, self.max_frame_len)?;
-        self.outbox.push(frame).map_err(|e| match e {
-            PushError::Full => SendError::QueueFull,
-            PushError::Closed => SendError::Closed,
-        })
+        self.push_frame(frame)
     }
 
     /// Sends a request at once and returns the future of its reply, which needs no borrow of

@@ -333,7 +333,7 @@ pub(crate) fn deliver<L: Listener>(
             }
         }
     } else {
-        if let (true, Some(calls)) = (msg.is_final(), calls) {
+        if let (true, Some(calls)) = (msg.fails_requests(), calls) {
             Calls::fail_all(calls, listener.as_any_mut(), &mut ctx);
         }
         listener.dispatch(&mut ctx, msg);

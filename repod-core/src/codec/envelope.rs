@@ -55,6 +55,10 @@ pub(crate) enum Envelope {
     /// The client's last event (`disconnected`), raised locally: the requests still waiting
     /// fail when it is dispatched.
     Final,
+    /// A local event raised when the requests in flight can no longer be answered (their
+    /// connection dropped without a session to resume, or the session was lost), though the
+    /// client goes on: they fail when it is dispatched.
+    Lost,
 }
 
 impl Envelope {

@@ -68,9 +68,10 @@ impl RawMessage {
         &self.envelope
     }
 
-    /// Whether this is the client's last event, raised locally when the connection ended.
-    pub(crate) fn is_final(&self) -> bool {
-        matches!(self.envelope, Envelope::Final)
+    /// Whether the requests waiting must fail when this event is dispatched: it is the last
+    /// event, or the requests were lost with their connection or session.
+    pub(crate) fn fails_requests(&self) -> bool {
+        matches!(self.envelope, Envelope::Final | Envelope::Lost)
     }
 
     /// Builds a raw message by encoding a typed one; used for locally raised events.

@@ -96,13 +96,18 @@ impl Auth {
 
     /// Waits for the peer's first message and checks it. `Ok` with the identity, or `Err`
     /// with the reason to tell the peer. Bounded by [`timeout`](Auth::timeout) as a whole.
+    ///
+    /// `read` counts the frames read (heartbeats before the login, and the login).
     pub(crate) async fn authenticate<R: FrameReader>(
         &self,
         frames: &mut R,
         codec: CodecKind,
         peer: PeerInfo,
+        read: &mut u64,
     ) -> Result<Identity, Refusal> {
-        match tokio::time::timeout(self.timeout, self.first_message(frames, codec, peer)).await {
+        match tokio::time::timeout(self.timeout, self.first_message(frames, codec, peer, read))
+            .await
+        {
             Ok(result) => result,
             Err(_) => Err(Refusal::Tell("auth timeout".to_owned())),
         }
@@ -113,6 +118,7 @@ impl Auth {
         frames: &mut R,
         codec: CodecKind,
         peer: PeerInfo,
+        read: &mut u64,
     ) -> Result<Identity, Refusal> {
         let raw = loop {
             let payload = match frames.next_frame().await {
@@ -120,6 +126,7 @@ impl Auth {
                 Some(Err(error)) => return Err(Refusal::Tell(error.to_string())),
                 None => return Err(Refusal::Gone),
             };
+            *read += 1;
             match login_step(codec, self.action, payload) {
                 LoginStep::Heartbeat => continue,
                 LoginStep::Login(raw) => break raw,

@@ -8,6 +8,7 @@ use super::channel::Channel;
 use super::hub::{Hub, HubConfig, PeerInfo, ServerContext};
 use super::limits::RateLimit;
 use super::listen::{self, ListenKind, ListenSpec};
+use super::session::Resume;
 use super::shutdown::ShutdownSignal;
 use super::{BackgroundServer, Server, ServerError, ServerHandle};
 use crate::codec::CodecKind;
@@ -59,6 +60,7 @@ pub(crate) struct ServerConfig {
     pub(crate) auth_attempts_per_minute: Option<u32>,
     pub(crate) tcp_keepalive: Option<Duration>,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) resume: Option<Resume>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +79,7 @@ impl Default for ServerConfig {
             rate_limit: None,
             max_connections_per_ip: None,
             auth_attempts_per_minute: None,
+            resume: None,
             tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
@@ -107,6 +110,7 @@ impl Default for ServerConfig {
 /// | [`rate_limit`](Self::rate_limit) | none |
 /// | [`tcp_keepalive`](Self::tcp_keepalive) | probes after 30 s of silence |
 /// | [`handshake_timeout`](Self::handshake_timeout) | 10 s (listeners with a handshake, such as WebSocket) |
+/// | [`resume`](Self::resume) | none: a peer that drops is closed at once |
 ///
 /// ```no_run
 /// # use repod_core::{Channel, Context, RawMessage, server::Server};
@@ -447,6 +451,37 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         specs
     }
 
+    /// Keeps the channel of a peer that drops for a grace period, so that the peer can come back
+    /// and resume its session: same channel, same state and groups, and every message sent to
+    /// it meanwhile delivered in order, none lost or twice. Only clients that ask for it
+    /// ([`ClientBuilder::resume`](crate::client::ClientBuilder::resume)) get a session; other
+    /// peers see no difference on the wire. A peer that does not come back within the grace
+    /// period is closed with [`CloseReason::SessionExpired`].
+    ///
+    /// The guide's "Reconnecting and resuming" chapter tells the whole story, including how it
+    /// goes with [`auth`](Self::auth). The default is none.
+    ///
+    /// ```no_run
+    /// # use repod_core::{Channel, Context, RawMessage, server::{Resume, Server}};
+    /// # use std::time::Duration;
+    /// # #[derive(Default)] struct Lobby;
+    /// # impl Channel for Lobby {
+    /// #     type State = ();
+    /// #     type Inbound = RawMessage;
+    /// #     const ACTIONS: &'static [&'static str] = &[];
+    /// #     fn decode(msg: RawMessage) -> RawMessage { msg }
+    /// #     fn dispatch(&mut self, _: &mut Context<'_, Self>, _: RawMessage) {}
+    /// # }
+    /// Server::<Lobby>::builder()
+    ///     .resume(Resume::new(Duration::from_secs(30)))
+    ///     .launch("0.0.0.0:31425")
+    ///     .expect("server failed");
+    /// ```
+    pub fn resume(mut self, resume: Resume) -> Self {
+        self.config.resume = Some(resume);
+        self
+    }
+
     /// Binds a listener to `addr` (port 0 picks a free port), and those added with
     /// `listen_*` methods, and builds the server; call [`Server::run`] to serve. Must be
     /// called inside a tokio runtime.
@@ -591,6 +626,9 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         }
         if let Some(hook) = on_disconnect {
             hub.set_on_disconnect(hook);
+        }
+        if let Some(resume) = config.resume {
+            hub.enable_sessions(resume);
         }
         (hub, config, tick)
     }

@@ -26,6 +26,7 @@ use crate::connection::writer::{write_outbox, WriteEnd};
 use crate::connection::{discard, Outbox, OutboxReceiver};
 use crate::error::{ChannelError, CloseReason, FrameError};
 use crate::message::{ErrorMessage, Heartbeat, HeartbeatAck, Message};
+use crate::session::{self as wire, HelloRequest, SessionAck, SessionEnd, Token};
 
 /// What a connection's tasks tell the dispatch loop; `I` is the channel's decoded message.
 pub(crate) enum ConnEvent<I> {
@@ -38,9 +39,17 @@ pub(crate) enum ConnEvent<I> {
     /// The connection ended (end of stream or i/o error), or its reader cut it (idle, rate
     /// limited).
     Closed(ChannelId, CloseReason),
-    /// The peer is through its handshake and authentication (those it has): its channel can
-    /// be created, with this outbox and the identity authentication proved.
-    Admitted(ChannelId, SocketAddr, Outbox, Option<Identity>),
+    /// The peer is through its handshake and authentication (those it has) and did not ask
+    /// to resume a session: its channel can be created, with this outbox and the identity
+    /// authentication proved. The last field is set when it asked for a resumable session:
+    /// how many of its frames were read before (its login).
+    Admitted(ChannelId, SocketAddr, Outbox, Option<Identity>, Option<u64>),
+    /// The peer asks to resume the session of this token, having received this many frames.
+    Resume(ChannelId, SocketAddr, Outbox, Token, u64),
+    /// The peer acknowledges this many frames of its session.
+    Ack(ChannelId, u64),
+    /// The peer ends its session on purpose.
+    End(ChannelId),
     /// A heartbeat: the round trip it reports, and the encoded answer to queue.
     Heartbeat(ChannelId, Option<Duration>, Bytes, OwnedSemaphorePermit),
     /// Tell the peer this in an `error` message; the connection stays open.
@@ -68,12 +77,18 @@ pub(crate) struct ConnConfig {
     pub(crate) login_action: Option<&'static str>,
     /// How long a transport's handshake may take.
     pub(crate) handshake_timeout: Duration,
+    /// Whether the server resumes sessions: session acknowledgements and ends are taken out
+    /// of the stream.
+    pub(crate) resume: bool,
 }
 
-/// A connection whose channel does not exist yet, until its handshake and authentication (if
-/// the server wants one) are done: what its reader needs until then.
+/// A connection whose channel does not exist yet, until its handshake, authentication (if the
+/// server wants one) and session hello (if it resumes sessions) are done: what its reader
+/// needs until then.
 pub(crate) struct Pending {
     pub(crate) auth: Option<Auth>,
+    /// With resumable sessions: how long to wait for a session hello.
+    pub(crate) hello_window: Option<Duration>,
     /// Handed to the dispatch loop (with the identity) once the peer is admitted.
     pub(crate) outbox: Outbox,
     pub(crate) shutdown: CancellationToken,
@@ -148,7 +163,7 @@ pub(crate) fn spawn<Ch, R, W, H>(
             () = gone => return,
             halves = &mut handshake => halves,
         };
-        let (mut read, write) = match halves {
+        let (read, write) = match halves {
             Ok(Ok(halves)) => halves,
             Ok(Err(error)) => {
                 tracing::warn!(target: "repod::server", %error, "handshake failed: closing");
@@ -178,13 +193,17 @@ pub(crate) fn spawn<Ch, R, W, H>(
             _guards: (writer_guard, open),
         };
         tokio::spawn(writer.run(write, outbox).in_current_span());
+        let mut read = Prepend {
+            first: None,
+            inner: read,
+        };
         if let Some(pending) = pending {
             let info = PeerInfo { id, addr: peer };
             if !admit::<Ch, R>(info, &mut read, pending, config, &events, &reader_stop).await {
                 return;
             }
         }
-        read_loop::<Ch, R>(id, read, config, events, closing, reader_stop).await
+        read_loop::<Ch, _>(id, read, config, events, closing, reader_stop).await
     };
     tokio::spawn(task.instrument(span));
 }
@@ -194,7 +213,7 @@ pub(crate) fn spawn<Ch, R, W, H>(
 /// why, the connection closed, and `false` returned once the writer is done.
 async fn admit<Ch: Channel, R: FrameReader>(
     info: PeerInfo,
-    frames: &mut R,
+    frames: &mut Prepend<R>,
     pending: Pending,
     config: ConnConfig,
     events: &mpsc::UnboundedSender<ConnEvent<Ch::Inbound>>,
@@ -202,29 +221,58 @@ async fn admit<Ch: Channel, R: FrameReader>(
 ) -> bool {
     let Pending {
         auth,
+        hello_window,
         outbox,
         shutdown,
     } = pending;
-    let Some(auth) = auth else {
-        return events
-            .send(ConnEvent::Admitted(info.id, info.addr, outbox, None))
-            .is_ok();
-    };
-    let result = tokio::select! {
-        biased;
-        () = shutdown.cancelled() => Err(Refusal::Gone),
-        () = stop.cancelled() => Err(Refusal::Gone),
-        result = auth.authenticate(frames, config.codec, info) => result,
+    let mut session = None;
+    if let Some(window) = hello_window {
+        let first = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return false,
+            () = stop.cancelled() => return false,
+            first = tokio::time::timeout(window, frames.next_frame()) => first,
+        };
+        match first {
+            // Silent so far: greeted as a new peer; what it says later is read as usual.
+            Err(_) => {}
+            Ok(None) => return false,
+            Ok(Some(Ok(payload))) => match wire::parse_hello(config.codec, payload.clone()) {
+                Ok(Some(HelloRequest::Resume { token, recv })) => {
+                    return events
+                        .send(ConnEvent::Resume(info.id, info.addr, outbox, token, recv))
+                        .is_ok();
+                }
+                Ok(Some(HelloRequest::New)) => session = Some(0),
+                // An ordinary first message (or one that does not decode, which the usual
+                // path reports): read again below.
+                Ok(None) | Err(_) => frames.first = Some(Ok(payload)),
+            },
+            Ok(Some(Err(error))) => frames.first = Some(Err(error)),
+        }
+    }
+    let result = match auth {
+        None => Ok(None),
+        Some(auth) => {
+            let mut read = 0;
+            let result = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => Err(Refusal::Gone),
+                () = stop.cancelled() => Err(Refusal::Gone),
+                result = auth.authenticate(frames, config.codec, info, &mut read) => result,
+            };
+            session = session.map(|_| read);
+            result.map(Some)
+        }
     };
     match result {
         Ok(identity) => {
-            tracing::debug!(target: "repod::server", "authenticated");
+            if identity.is_some() {
+                tracing::debug!(target: "repod::server", "authenticated");
+            }
             events
                 .send(ConnEvent::Admitted(
-                    info.id,
-                    info.addr,
-                    outbox,
-                    Some(identity),
+                    info.id, info.addr, outbox, identity, session,
                 ))
                 .is_ok()
         }
@@ -377,6 +425,31 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
                 match config.codec.decode_raw(payload) {
                     Ok(msg) => {
                         tracing::trace!(target: "repod::server", action = msg.action(), len = msg.payload().len(), "received");
+                        if config.resume
+                            && (msg.action() == SessionAck::ACTION
+                                || msg.action() == SessionEnd::ACTION)
+                        {
+                            // Session bookkeeping: not numbered, never dispatched.
+                            drop(permit);
+                            let event = if msg.action() == SessionEnd::ACTION {
+                                ConnEvent::End(id)
+                            } else {
+                                match msg.decode::<SessionAck>() {
+                                    Ok(ack) => ConnEvent::Ack(id, ack.recv),
+                                    Err(error) => {
+                                        ConnEvent::Protocol(id, ChannelError::Codec(error))
+                                    }
+                                }
+                            };
+                            let protocol = matches!(event, ConnEvent::Protocol(..));
+                            if !batch.msgs.is_empty() && batch.send(id, &events).is_err() {
+                                return;
+                            }
+                            if events.send(event).is_err() || protocol {
+                                return;
+                            }
+                            continue;
+                        }
                         if msg.action() == Heartbeat::ACTION
                             || config.login_action == Some(msg.action())
                         {
@@ -418,14 +491,17 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
 }
 
 /// The loop's event for a heartbeat: the round trip it reports and the answer. A heartbeat
-/// whose body does not decode is dropped (it still counted as a sign of life).
+/// whose body does not decode is not answered (it still counted as a sign of life, and as a
+/// frame of a session).
 fn heartbeat<I>(
     id: ChannelId,
     msg: &crate::codec::RawMessage,
     config: ConnConfig,
     permit: OwnedSemaphorePermit,
 ) -> Option<ConnEvent<I>> {
-    let beat = msg.decode::<Heartbeat>().ok()?;
+    let Ok(beat) = msg.decode::<Heartbeat>() else {
+        return Some(ConnEvent::Heartbeat(id, None, Bytes::new(), permit));
+    };
     let rtt = (beat.rtt_us > 0).then(|| Duration::from_micros(beat.rtt_us));
     let ack = config
         .codec
@@ -538,5 +614,25 @@ impl<I> Writer<I> {
             }
         }
         self.reader_stop.cancel();
+    }
+}
+
+/// A frame reader with one result put back in front: the first frame, read to see whether it
+/// was a session hello, and found not to be one.
+pub(crate) struct Prepend<R> {
+    first: Option<Result<Bytes, FrameError>>,
+    inner: R,
+}
+
+impl<R: FrameReader> FrameReader for Prepend<R> {
+    async fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
+        match self.first.take() {
+            Some(first) => Some(first),
+            None => self.inner.next_frame().await,
+        }
+    }
+
+    fn peer_gone(&self) -> impl std::future::Future<Output = ()> + Send {
+        self.inner.peer_gone()
     }
 }

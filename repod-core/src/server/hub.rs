@@ -15,11 +15,13 @@ use std::future::Future;
 use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::auth::Identity;
 use super::channel::Channel;
 use super::groups::Groups;
 use super::reply::{QueuedReply, ReplyRoute};
+use super::session::{Resume, Session, Sessions};
 use super::{Command, ResumeFn, ServerHandle};
 use crate::codec::{Codec, CodecKind, RawMessage};
 use crate::connection::{Outbox, PushError};
@@ -27,6 +29,7 @@ use crate::dispatch::DispatchContext;
 use crate::error::{ChannelError, CloseReason, CodecError, SendError};
 use crate::frame::Frame;
 use crate::message::{Connected, ErrorMessage, Message};
+use crate::session::{SessionAck, SessionReply, Token};
 
 /// Identifies one connection for the lifetime of a server; never reused.
 ///
@@ -101,6 +104,11 @@ type DisconnectHook<S> = Box<dyn FnMut(&mut S, &PeerInfo, &CloseReason) + Send>;
 
 struct Slot<Ch> {
     info: PeerInfo,
+    /// The connection the channel speaks through: its own id, another one after a resume, or
+    /// none (0) while its peer is away.
+    conn: ChannelId,
+    /// The channel's resumable session, if its peer asked for one.
+    session: Option<Box<Session>>,
     /// What authentication proved about the peer, if the server authenticates.
     identity: Option<Identity>,
     /// The round-trip time last reported by the peer's heartbeat.
@@ -130,6 +138,8 @@ pub(crate) struct Core<Ch: Channel> {
     /// The last request answered (or given a token) on the loop: lets a fallback's caller
     /// know whether the fallback answered.
     answered: Option<(ChannelId, u64)>,
+    /// Resumable sessions, when the server resumes them.
+    sessions: Option<Sessions>,
 }
 
 /// Marks a slot for closing (once; the first reason wins).
@@ -159,6 +169,13 @@ fn push<Ch>(
     };
     if matches!(&s.close, Some(r) if !r.flushes()) {
         return Err(SendError::Closed);
+    }
+    if let Some(session) = s.session.as_mut() {
+        session.record(&frame);
+        if session.is_away() {
+            // Kept for the peer's return.
+            return Ok(());
+        }
     }
     match s.outbox.push(frame) {
         Ok(()) => Ok(()),
@@ -918,6 +935,7 @@ impl<Ch: Channel> Hub<Ch> {
                 handle,
                 replies: route,
                 answered: None,
+                sessions: None,
             },
             next_id: 1,
             factory,
@@ -999,7 +1017,7 @@ impl<Ch: Channel> Hub<Ch> {
     /// `on_connect` hooks.
     pub fn connect(&mut self, addr: SocketAddr, outbox: Outbox) -> ChannelId {
         let id = self.reserve_id();
-        self.connect_as(id, addr, outbox, None);
+        self.connect_as(id, addr, outbox, None, None);
         id
     }
 
@@ -1013,12 +1031,16 @@ impl<Ch: Channel> Hub<Ch> {
 
     /// Like [`connect`](Hub::connect), with an id from [`reserve_id`](Hub::reserve_id) and
     /// the identity authentication proved.
+    ///
+    /// `session` is set when the peer asked for a resumable session: how many of its frames
+    /// were read before its channel existed (its login, and heartbeats before it).
     pub(crate) fn connect_as(
         &mut self,
         id: ChannelId,
         addr: SocketAddr,
         outbox: Outbox,
         identity: Option<Identity>,
+        session: Option<u64>,
     ) {
         let info = PeerInfo { id, addr };
         let slot = match self.core.free.pop() {
@@ -1030,6 +1052,8 @@ impl<Ch: Channel> Hub<Ch> {
         };
         self.core.slots[slot] = Some(Slot {
             info,
+            conn: id,
+            session: None,
             identity,
             rtt: None,
             channel: None,
@@ -1038,6 +1062,23 @@ impl<Ch: Channel> Hub<Ch> {
         });
         self.core.index.insert(id, slot);
         tracing::debug!(target: "repod::server", id = id.0, peer = %addr, "channel connected");
+        if let (Some(recv), Some(sessions)) = (session, self.core.sessions.as_mut()) {
+            // The reply comes first, unnumbered; the greeting is the session's first frame.
+            let token = sessions.issue(id);
+            let reply = SessionReply {
+                token: token.to_hex(),
+                resumed: false,
+                recv,
+                reason: String::new(),
+            };
+            if let (Some(frame), Some(s)) = (
+                encode_control(self.core.codec, self.core.max_frame_len, &reply),
+                self.core.slots[slot].as_mut(),
+            ) {
+                let _ = s.outbox.push(frame);
+                s.session = Some(Box::new(Session::new(token, recv, sessions.config)));
+            }
+        }
         let factory = &mut self.factory;
         match catch_unwind(AssertUnwindSafe(|| factory(&info))) {
             Ok(channel) => {
@@ -1073,7 +1114,9 @@ impl<Ch: Channel> Hub<Ch> {
                 s.rtt = rtt;
             }
         }
-        let _ = self.core.push(slot, ack);
+        if !ack.is_empty() {
+            let _ = self.core.push(slot, ack);
+        }
         self.process_closing();
     }
 
@@ -1157,6 +1200,12 @@ impl<Ch: Channel> Hub<Ch> {
             };
             self.core.index.remove(&s.info.id);
             self.core.free.push(slot);
+            if let Some(sessions) = self.core.sessions.as_mut() {
+                sessions.conns.remove(&s.conn);
+                if let Some(session) = &s.session {
+                    sessions.tokens.remove(&session.token);
+                }
+            }
             match &reason {
                 CloseReason::PeerClosed | CloseReason::Disconnected | CloseReason::Shutdown => {
                     tracing::debug!(target: "repod::server", id = s.info.id.0, peer = %s.info.addr, %reason, "channel closed")
@@ -1307,5 +1356,261 @@ impl<Ch: Channel> Hub<Ch> {
     /// The maximum frame length used when encoding.
     pub fn max_frame_len(&self) -> usize {
         self.core.max_frame_len
+    }
+}
+
+/// Encodes a session control frame (never numbered nor kept for replay).
+fn encode_control<M: Message>(codec: CodecKind, max_frame_len: usize, msg: &M) -> Option<Bytes> {
+    match codec.encode(msg, max_frame_len) {
+        Ok(frame) => Some(frame),
+        Err(error) => {
+            tracing::error!(target: "repod::server", action = M::ACTION, %error, "cannot encode a session frame");
+            None
+        }
+    }
+}
+
+/// A closed outbox, standing in for the connection of a channel whose peer is away.
+fn away_outbox() -> Outbox {
+    let (outbox, receiver) = Outbox::new(1, 0);
+    drop(receiver);
+    outbox
+}
+
+/// Resumable sessions.
+impl<Ch: Channel> Hub<Ch> {
+    /// Turns resumable sessions on.
+    pub(crate) fn enable_sessions(&mut self, config: Resume) {
+        self.core.sessions = Some(Sessions::new(config));
+    }
+
+    /// Whether the hub resumes sessions.
+    pub(crate) fn resumes(&self) -> bool {
+        self.core.sessions.is_some()
+    }
+
+    /// The channel an event of connection `conn` is for, if that connection is still the
+    /// channel's: events of a connection replaced by a resume, or of a peer that is away, are
+    /// dropped.
+    pub(crate) fn route(&self, conn: ChannelId) -> Option<ChannelId> {
+        let Some(sessions) = &self.core.sessions else {
+            return Some(conn);
+        };
+        let id = sessions.channel_of(conn);
+        let slot = self.core.slot_of(id)?;
+        (self.core.slots[slot].as_ref()?.conn == conn).then_some(id)
+    }
+
+    /// Counts `n` frames received from a channel's peer, and acknowledges them when it is time.
+    pub(crate) fn received(&mut self, id: ChannelId, n: u64) {
+        let Some(slot) = self.core.slot_of(id) else {
+            return;
+        };
+        let (codec, max) = (self.core.codec, self.core.max_frame_len);
+        let Some(s) = self.core.slots[slot].as_mut() else {
+            return;
+        };
+        let Some(session) = s.session.as_mut() else {
+            return;
+        };
+        if let Some(recv) = session.received(n) {
+            if let Some(frame) = encode_control(codec, max, &SessionAck { recv }) {
+                let _ = s.outbox.push(frame);
+            }
+        }
+    }
+
+    /// The peer acknowledged the first `recv` frames of its session.
+    pub(crate) fn session_ack(&mut self, id: ChannelId, recv: u64) {
+        if let Some(session) = self
+            .core
+            .slot_of(id)
+            .and_then(|slot| self.core.slots[slot].as_mut())
+            .and_then(|s| s.session.as_mut())
+        {
+            session.ack(recv);
+        }
+    }
+
+    /// The peer ends its session: the channel closes with its connection, and the token is void.
+    pub(crate) fn session_end(&mut self, id: ChannelId) {
+        let Some(slot) = self.core.slot_of(id) else {
+            return;
+        };
+        if let (Some(s), Some(sessions)) =
+            (self.core.slots[slot].as_mut(), self.core.sessions.as_mut())
+        {
+            if let Some(session) = s.session.take() {
+                sessions.tokens.remove(&session.token);
+            }
+        }
+    }
+
+    /// The connection of a channel ended for `reason`. A channel with a session whose peer
+    /// dropped is kept for the grace period; any other closes.
+    pub(crate) fn connection_lost(&mut self, id: ChannelId, reason: CloseReason) {
+        let Some(slot) = self.core.slot_of(id) else {
+            return;
+        };
+        let dropped = matches!(
+            reason,
+            CloseReason::PeerClosed | CloseReason::Io(_) | CloseReason::Idle
+        );
+        let Some(sessions) = self.core.sessions.as_mut() else {
+            return self.close(id, reason);
+        };
+        let Some(s) = self.core.slots[slot].as_mut() else {
+            return;
+        };
+        let keep = dropped && s.close.is_none() && s.session.is_some();
+        if !keep {
+            return self.close(id, reason);
+        }
+        let until = Instant::now() + sessions.config.grace();
+        sessions.conns.remove(&s.conn);
+        s.conn = ChannelId(0);
+        let old = std::mem::replace(&mut s.outbox, away_outbox());
+        old.cancel();
+        if let Some(session) = s.session.as_mut() {
+            session.away_until = Some(until);
+        }
+        sessions.expiries.push(std::cmp::Reverse((until, id)));
+        tracing::debug!(target: "repod::server", id = id.0, %reason, "peer away: session kept for its grace period");
+    }
+
+    /// The end of the soonest grace period, if a peer is away.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.core.sessions.as_ref()?.next_expiry()
+    }
+
+    /// Closes the channels whose peers did not come back within their grace period.
+    pub(crate) fn expire_sessions(&mut self, now: Instant) {
+        loop {
+            let Some(sessions) = self.core.sessions.as_mut() else {
+                return;
+            };
+            match sessions.expiries.peek() {
+                Some(std::cmp::Reverse((at, _))) if *at <= now => {}
+                _ => break,
+            }
+            let Some(std::cmp::Reverse((_, id))) = sessions.expiries.pop() else {
+                break;
+            };
+            let expired = self
+                .core
+                .slot_of(id)
+                .and_then(|slot| self.core.slots[slot].as_ref())
+                .and_then(|s| s.session.as_ref())
+                .and_then(|session| session.away_until)
+                .is_some_and(|until| until <= now);
+            if expired {
+                if let Some(slot) = self.core.slot_of(id) {
+                    self.core.mark_close(slot, CloseReason::SessionExpired);
+                }
+            }
+        }
+        self.process_closing();
+    }
+
+    /// A new connection `conn` presents a session token: hands it the session's channel and
+    /// replays what its peer missed, or tells it why not and closes it.
+    pub(crate) fn resume_session(
+        &mut self,
+        conn: ChannelId,
+        addr: SocketAddr,
+        outbox: Outbox,
+        token: Token,
+        peer_recv: u64,
+    ) {
+        let (codec, max) = (self.core.codec, self.core.max_frame_len);
+        let refuse = |outbox: Outbox, reason: &str| {
+            tracing::debug!(target: "repod::server", conn = conn.0, peer = %addr, reason, "session not resumed");
+            let reply = SessionReply {
+                token: String::new(),
+                resumed: false,
+                recv: 0,
+                reason: reason.to_owned(),
+            };
+            if let Some(frame) = encode_control(codec, max, &reply) {
+                let _ = outbox.push(frame);
+            }
+            // Dropping it closes the connection after the reply.
+        };
+        let Some(&id) = self
+            .core
+            .sessions
+            .as_ref()
+            .and_then(|sessions| sessions.tokens.get(&token))
+        else {
+            return refuse(outbox, "unknown or expired session");
+        };
+        let found = self.core.slot_of(id);
+        let Some(sessions) = self.core.sessions.as_mut() else {
+            return refuse(outbox, "this server does not resume sessions");
+        };
+        let Some(slot) = found else {
+            sessions.tokens.remove(&token);
+            return refuse(outbox, "unknown or expired session");
+        };
+        let Some(s) = self.core.slots[slot].as_mut() else {
+            return refuse(outbox, "unknown or expired session");
+        };
+        if s.close.is_some() {
+            return refuse(outbox, "the session is closing");
+        }
+        let Some(session) = s.session.as_mut() else {
+            return refuse(outbox, "unknown or expired session");
+        };
+        if peer_recv > session.sent {
+            // Not this session's peer, or a broken one: the session stays for its own.
+            return refuse(outbox, "the session does not match");
+        }
+        if !session.can_replay_from(peer_recv) {
+            refuse(outbox, "the replay buffer overflowed");
+            self.core.mark_close(slot, CloseReason::ReplayOverflow);
+            self.process_closing();
+            return;
+        }
+        // The token is single use: a new one for the next resume.
+        sessions.tokens.remove(&token);
+        let next = loop {
+            let candidate = Token::generate();
+            if !sessions.tokens.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        sessions.tokens.insert(next, id);
+        session.token = next;
+        session.ack(peer_recv);
+        session.away_until = None;
+        session.told();
+        sessions.conns.remove(&s.conn);
+        sessions.conns.insert(conn, id);
+        s.conn = conn;
+        s.info.addr = addr;
+        // A peer that comes back before its old connection was seen to drop takes over.
+        let old = std::mem::replace(&mut s.outbox, outbox);
+        old.abort();
+        let reply = SessionReply {
+            token: next.to_hex(),
+            resumed: true,
+            recv: session.recv,
+            reason: String::new(),
+        };
+        let mut full = false;
+        if let Some(frame) = encode_control(codec, max, &reply) {
+            full |= s.outbox.push(frame) == Err(PushError::Full);
+        }
+        for frame in session.replay_from(peer_recv) {
+            if s.outbox.push(frame.clone()).is_err() {
+                full = true;
+                break;
+            }
+        }
+        tracing::debug!(target: "repod::server", id = id.0, conn = conn.0, peer = %addr, "session resumed");
+        if full {
+            self.core.mark_close(slot, CloseReason::SlowConsumer);
+            self.process_closing();
+        }
     }
 }

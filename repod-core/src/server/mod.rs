@@ -32,6 +32,7 @@ mod hub;
 mod limits;
 mod listen;
 mod reply;
+mod session;
 mod shutdown;
 
 use std::fmt;
@@ -60,6 +61,9 @@ pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerCo
 pub use self::limits::{RateLimit, RatePolicy};
 pub use self::listen::Transport;
 pub use self::reply::{ReplyTo, DROPPED_REPLY};
+pub use self::session::{
+    Resume, DEFAULT_HELLO_WINDOW, DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_FRAMES,
+};
 pub use self::shutdown::ShutdownSignal;
 pub use crate::connection::{Outbox, OutboxReceiver, PushError};
 
@@ -315,6 +319,7 @@ impl<Ch: Channel> Server<Ch> {
             rate_limit: config.rate_limit,
             login_action: auth.as_ref().map(|auth| auth.action),
             handshake_timeout: config.handshake_timeout,
+            resume: config.resume.is_some(),
         };
         let ip_slots = IpSlots::default();
         let mut accepts: u64 = 0;
@@ -343,8 +348,12 @@ impl<Ch: Channel> Server<Ch> {
         tracing::debug!(target: "repod::server", addrs = ?shared.local_addrs, codec = %config.codec, "server running");
 
         loop {
+            let expiry = hub.next_expiry();
             tokio::select! {
                 () = shared.shutdown.cancelled() => break,
+                () = sleep_until_some(expiry) => {
+                    hub.expire_sessions(tokio::time::Instant::now());
+                }
                 Some(event) = events.recv() => {
                     handle_event(&mut hub, event, config);
                     // Handle what else is ready before selecting again: one wake-up serves a
@@ -397,8 +406,10 @@ impl<Ch: Channel> Server<Ch> {
                     }
                     // With authentication or a handshake, the channel is created once the peer
                     // is through them (the `Admitted` event): an id is reserved meanwhile.
+                    let hello_window = config.resume.map(|resume| resume.window());
                     let pending = |outbox| Pending {
                         auth: auth.clone(),
+                        hello_window,
                         outbox,
                         shutdown: shared.shutdown.clone(),
                     };
@@ -406,9 +417,12 @@ impl<Ch: Channel> Server<Ch> {
                         ListenKind::Tcp => {
                             let halves = transport::tcp(stream, config.max_frame_len);
                             let ready = std::future::ready(Ok(halves));
-                            let (id, pending) = match &auth {
-                                Some(_) => (hub.reserve_id(), Some(pending(outbox))),
-                                None => (hub.connect(addr, outbox), None),
+                            // With authentication or resumable sessions, the channel is created
+                            // once the peer has logged in or said whether it resumes a session.
+                            let (id, pending) = if auth.is_some() || hello_window.is_some() {
+                                (hub.reserve_id(), Some(pending(outbox)))
+                            } else {
+                                (hub.connect(addr, outbox), None)
                             };
                             conn::spawn::<Ch, _, _, _>(id, addr, ready, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, pending);
                         }
@@ -464,6 +478,14 @@ impl<Ch: Channel> Server<Ch> {
     }
 }
 
+/// Waits until `at`, or forever without it.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn tick_once(interval: &mut Option<tokio::time::Interval>) {
     match interval {
         Some(interval) => {
@@ -488,17 +510,32 @@ fn handle_event<Ch: Channel>(
     event: ConnEvent<Ch::Inbound>,
     config: ServerConfig,
 ) {
+    let event = if hub.resumes() {
+        match route(hub, event) {
+            Some(event) => event,
+            None => return,
+        }
+    } else {
+        event
+    };
     match event {
         ConnEvent::Message(id, msg, permit) => {
+            hub.received(id, 1);
             hub.dispatch_decoded(id, msg);
             drop(permit);
         }
         ConnEvent::Messages(id, msgs, permit) => {
+            hub.received(id, msgs.len() as u64);
             for msg in msgs {
                 hub.dispatch_decoded(id, msg);
             }
             drop(permit);
         }
+        ConnEvent::Resume(conn, addr, outbox, token, recv) => {
+            hub.resume_session(conn, addr, outbox, token, recv);
+        }
+        ConnEvent::Ack(id, recv) => hub.session_ack(id, recv),
+        ConnEvent::End(id) => hub.session_end(id),
         ConnEvent::Protocol(id, error) => {
             tracing::warn!(target: "repod::server", id = id.get(), %error, "protocol error: dropping peer");
             hub.peer_error(id, &error);
@@ -524,16 +561,18 @@ fn handle_event<Ch: Channel>(
                     let _ = hub.send_frame_to(id, frame);
                 }
             }
-            hub.close(id, reason)
+            hub.connection_lost(id, reason)
         }
-        ConnEvent::Admitted(id, addr, outbox, identity) => {
-            hub.connect_as(id, addr, outbox, identity);
+        ConnEvent::Admitted(id, addr, outbox, identity, session) => {
+            hub.connect_as(id, addr, outbox, identity, session);
         }
         ConnEvent::Heartbeat(id, rtt, ack, permit) => {
+            hub.received(id, 1);
             hub.heartbeat(id, rtt, ack);
             drop(permit);
         }
         ConnEvent::Notice(id, notice, permit) => {
+            hub.received(id, 1);
             if let Ok(frame) = config
                 .codec
                 .encode(&ErrorMessage::new(notice), config.max_frame_len)
@@ -969,4 +1008,24 @@ impl<Ch: Channel> Drop for BackgroundServer<Ch> {
             tracing::error!(target: "repod::server", %error, "background server failed");
         }
     }
+}
+
+/// Gives an event of a connection the id of the channel it speaks for, or drops it when that
+/// connection no longer speaks for a channel (replaced by a resume, or its peer away).
+fn route<Ch: Channel>(
+    hub: &Hub<Ch>,
+    event: ConnEvent<Ch::Inbound>,
+) -> Option<ConnEvent<Ch::Inbound>> {
+    Some(match event {
+        ConnEvent::Message(c, msg, p) => ConnEvent::Message(hub.route(c)?, msg, p),
+        ConnEvent::Messages(c, msgs, p) => ConnEvent::Messages(hub.route(c)?, msgs, p),
+        ConnEvent::Protocol(c, e) => ConnEvent::Protocol(hub.route(c)?, e),
+        ConnEvent::Closed(c, r) => ConnEvent::Closed(hub.route(c)?, r),
+        ConnEvent::Heartbeat(c, rtt, ack, p) => ConnEvent::Heartbeat(hub.route(c)?, rtt, ack, p),
+        ConnEvent::Notice(c, n, p) => ConnEvent::Notice(hub.route(c)?, n, p),
+        ConnEvent::Ack(c, n) => ConnEvent::Ack(hub.route(c)?, n),
+        ConnEvent::End(c) => ConnEvent::End(hub.route(c)?),
+        // New connections: not a channel's yet.
+        event @ (ConnEvent::Admitted(..) | ConnEvent::Resume(..)) => event,
+    })
 }
