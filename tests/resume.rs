@@ -764,3 +764,90 @@ async fn peers_that_do_not_ask_see_the_same_bytes() {
         .await;
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, repod::Message)]
+#[action("login")]
+struct Login {
+    name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, repod::Message)]
+#[action("whoami")]
+#[reply(String)]
+struct WhoAmI;
+
+#[derive(Default)]
+struct Member;
+
+#[repod::channel(state = Log)]
+impl Member {
+    #[action]
+    fn whoami(&mut self, ctx: &mut repod::Context<'_, Self>, _: WhoAmI) -> String {
+        ctx.identity::<String>().cloned().unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_authentication_a_resume_keeps_the_identity_and_a_new_session_logs_in_again() {
+    for codec in CODECS {
+        within(async {
+            let builder = Server::<Member>::builder()
+                .codec(codec)
+                .on_connect(|log: &mut Log, peer| log.connects.push(peer.id.get()))
+                .on_disconnect(|log: &mut Log, peer, reason| {
+                    log.closes.push((peer.id.get(), reason.clone()))
+                })
+                .auth(Duration::from_secs(5), |login: Login, _| async move {
+                    match login.name.as_str() {
+                        "ann" => Ok(login.name),
+                        _ => Err("who?".to_owned()),
+                    }
+                })
+                .resume(Resume::new(Duration::from_secs(1)));
+            let (addr, server, _task) = serve(builder).await;
+            let server_log = |s: &ServerHandle<Member>| {
+                let s = s.clone();
+                async move { s.call(|ctx| ctx.state().clone()).await.unwrap() }
+            };
+            let proxy = Proxy::start(addr).await;
+            let mut client = AsyncClient::builder()
+                .codec(codec)
+                .resume(true)
+                .reconnect(fast())
+                .connect_async(proxy.addr)
+                .await
+                .expect("connect");
+            client.set_login(&Login { name: "ann".into() }).unwrap();
+            let (mut seen, mut nums) = (Vec::new(), Vec::new());
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            assert_eq!(client.request(&WhoAmI).await.unwrap(), "ann");
+
+            // Resumed: no second login, same channel, same identity.
+            proxy.cut();
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
+            assert!(started.decode::<SessionStarted>().unwrap().resumed, "{codec}");
+            assert_eq!(client.request(&WhoAmI).await.unwrap(), "ann");
+            assert_eq!(server_log(&server).await.connects.len(), 1);
+
+            // Expired: a new session, which logs in again by itself.
+            proxy.block(true);
+            proxy.cut();
+            loop {
+                if !server_log(&server).await.closes.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            proxy.block(false);
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
+            assert!(!started.decode::<SessionStarted>().unwrap().resumed);
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            assert_eq!(client.request(&WhoAmI).await.unwrap(), "ann");
+            let log = server_log(&server).await;
+            assert_eq!(log.connects.len(), 2);
+            assert_eq!(log.closes[0].1, CloseReason::SessionExpired);
+            client.close().await;
+        })
+        .await;
+    }
+}

@@ -193,6 +193,16 @@ impl AsyncClient {
         )
     }
 
+    /// Sends `msg` as the client's login: now, like [`send`](Self::send), and, for a client
+    /// that [reconnects](ClientBuilder::reconnect), again as the first message of every new
+    /// session (with [`resume`](ClientBuilder::resume)) or every new connection (without).
+    /// A resumed session does not send it again: the server already knows the peer. Use it,
+    /// instead of `send`, for the login of a server that
+    /// [authenticates](crate::server::ServerBuilder::auth).
+    pub fn set_login<M: Message + ?Sized>(&self, msg: &M) -> Result<(), SendError> {
+        self.shared.set_login(msg)
+    }
+
     /// A cloneable handle that sends on this connection from any task or thread.
     pub fn sender(&self) -> ClientSender {
         ClientSender::new(self.shared.clone())

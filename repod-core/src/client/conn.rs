@@ -120,6 +120,19 @@ impl Shared {
         self.push_frame(frame)
     }
 
+    /// Sends the login now and, for a reconnecting client, first on every new session or
+    /// connection after this one.
+    pub(crate) fn set_login<M: Message + ?Sized>(&self, msg: &M) -> Result<(), SendError> {
+        if !self.accepts_frames() {
+            return Err(SendError::Closed);
+        }
+        let frame = self.codec.encode(msg, self.max_frame_len)?;
+        match &self.link {
+            Some(link) => link.set_login(&self.outbox, frame),
+            None => self.push_frame(frame),
+        }
+    }
+
     /// Queues an encoded frame: to the connection, or, between connections, to the session
     /// (or nowhere without one).
     pub(crate) fn push_frame(&self, frame: bytes::Bytes) -> Result<(), SendError> {

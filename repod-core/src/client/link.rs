@@ -31,6 +31,10 @@ struct LinkState {
     limits: Option<(usize, usize)>,
     /// The session, while the client has one (or is about to ask for one).
     session: Option<Session>,
+    /// The message that starts every new session or connection (a login), encoded.
+    login: Option<Bytes>,
+    /// The next new session or connection must start with the login: the one before was lost.
+    needs_login: bool,
 }
 
 #[derive(Debug)]
@@ -120,6 +124,8 @@ impl Link {
                 attached: limits.is_none(),
                 limits,
                 session: limits.map(|_| Session::new(None)),
+                login: None,
+                needs_login: false,
             }),
         }
     }
@@ -132,28 +138,15 @@ impl Link {
     /// connection, if there is one. Between connections, without a session, it fails with
     /// [`SendError::Disconnected`].
     pub(crate) fn push(&self, outbox: &Outbox, frame: Bytes) -> Result<(), SendError> {
+        push_locked(&mut self.lock(), outbox, frame)
+    }
+
+    /// Sets the login: sent now, like any message, and again first on every new session (or,
+    /// without sessions, every new connection) after this one.
+    pub(crate) fn set_login(&self, outbox: &Outbox, frame: Bytes) -> Result<(), SendError> {
         let mut state = self.lock();
-        let attached = state.attached;
-        let limits = state.limits.unwrap_or((usize::MAX, usize::MAX));
-        match state.session.as_mut() {
-            Some(session) => {
-                let len = frame.len();
-                if session.replay.len() >= limits.0
-                    || (!session.replay.is_empty() && session.bytes + len > limits.1)
-                {
-                    return Err(SendError::QueueFull);
-                }
-                if attached {
-                    outbox.push(frame.clone()).map_err(push_error)?;
-                }
-                session.sent += 1;
-                session.bytes += len;
-                session.replay.push_back(frame);
-                Ok(())
-            }
-            None if attached => outbox.push(frame).map_err(push_error),
-            None => Err(SendError::Disconnected),
-        }
+        state.login = Some(frame.clone());
+        push_locked(&mut state, outbox, frame)
     }
 
     /// A new connection is up. Without sessions, frames go to it from now on; with them, its
@@ -167,11 +160,30 @@ impl Link {
         max_frame_len: usize,
     ) -> bool {
         let mut state = self.lock();
+        let login = if state.needs_login {
+            state.login.clone()
+        } else {
+            None
+        };
         if state.limits.is_none() {
             state.attached = true;
+            if let Some(login) = login {
+                let _ = outbox.push(login);
+            }
+            state.needs_login = false;
             return false;
         }
         let session = state.session.get_or_insert_with(|| Session::new(None));
+        if let (Some(login), None) = (login, &session.token) {
+            // First in the new session, before what was sent while there was none.
+            session.sent += 1;
+            session.bytes += login.len();
+            session.replay.push_front(login);
+            state.needs_login = false;
+        }
+        let Some(session) = state.session.as_mut() else {
+            return false;
+        };
         let hello = match &session.token {
             Some(token) => SessionHello {
                 token: token.clone(),
@@ -223,6 +235,7 @@ impl Link {
             };
             let lost = session.replay.len() as u64;
             state.session = Some(Session::new(Some((lost, reason.clone()))));
+            state.needs_login = true;
             return Answer::Refused(reason);
         }
         session.token = Some(reply.token.clone());
@@ -268,7 +281,12 @@ impl Link {
 
     /// The connection is gone: frames wait for the next one (with a session) or fail.
     pub(crate) fn detach(&self) {
-        self.lock().attached = false;
+        let mut state = self.lock();
+        state.attached = false;
+        // Without a session, the next connection is a new one.
+        if state.session.is_none() {
+            state.needs_login = true;
+        }
     }
 
     /// The client closes on purpose: tells the server, so that it does not keep the session.
@@ -288,6 +306,30 @@ impl Link {
     /// Whether frames wait in a session for the next connection.
     pub(crate) fn has_session(&self) -> bool {
         self.lock().session.is_some()
+    }
+}
+
+fn push_locked(state: &mut LinkState, outbox: &Outbox, frame: Bytes) -> Result<(), SendError> {
+    let attached = state.attached;
+    let limits = state.limits.unwrap_or((usize::MAX, usize::MAX));
+    match state.session.as_mut() {
+        Some(session) => {
+            let len = frame.len();
+            if session.replay.len() >= limits.0
+                || (!session.replay.is_empty() && session.bytes + len > limits.1)
+            {
+                return Err(SendError::QueueFull);
+            }
+            if attached {
+                outbox.push(frame.clone()).map_err(push_error)?;
+            }
+            session.sent += 1;
+            session.bytes += len;
+            session.replay.push_back(frame);
+            Ok(())
+        }
+        None if attached => outbox.push(frame).map_err(push_error),
+        None => Err(SendError::Disconnected),
     }
 }
 
