@@ -269,7 +269,8 @@ async fn a_cut_connection_resumes_with_every_message_once_and_in_order() {
                 m.action() == "disconnected"
             })
             .await;
-            assert!(!client.is_connected());
+            // (No check of `is_connected` here: the client is already trying again, and the
+            // blocked proxy accepts each attempt at the TCP level before resetting it.)
 
             // While the client is away: both sides go on sending.
             server_sends(&server, id, 301..=400);
