@@ -25,6 +25,15 @@
 //! 14. [Going online](online): authentication, idle timeouts and heartbeats, rate limits.
 //! 15. [Reconnecting and resuming](reconnect): backoff, resumable sessions, what they
 //!     guarantee, session tokens.
+#![cfg_attr(
+    feature = "websocket",
+    doc = "16. [Browser players](browser): WebSocket next to TCP, Rust clients over `ws://`."
+)]
+#![cfg_attr(
+    not(feature = "websocket"),
+    doc = "16. Browser players (`docs/browser.md`, built with the `websocket` feature): WebSocket next to TCP."
+)]
+//!
 //!
 //! # How the runtime is layered
 //!
@@ -38,8 +47,8 @@
 //! 4. [`dispatch`](crate::dispatch): what both sides' dispatchers share (reporting a failed
 //!    handler or a body that does not decode).
 //! 5. [`connection`](crate::connection): one connection's path, the same for server and client:
-//!    the bounded outbound queue, the transport (frames in, frames out; TCP today), and the
-//!    writer that flushes, closes gracefully, or resets.
+//!    the bounded outbound queue, the transport (frames in, frames out: TCP, or WebSocket with
+//!    the `websocket` feature), and the writer that flushes, closes gracefully, or resets.
 //! 6. [`server`](crate::server) (with the [`Channel`](crate::Channel) trait) and
 //!    [`client`](crate::client) (with the [`Listener`](crate::Listener) trait), side by side:
 //!    neither uses the other.
@@ -88,3 +97,6 @@ pub mod online {}
 
 #[doc = include_str!("../docs/reconnect.md")]
 pub mod reconnect {}
+#[cfg(feature = "websocket")]
+#[doc = include_str!("../docs/browser.md")]
+pub mod browser {}
