@@ -218,7 +218,11 @@ async fn recv_until(
 }
 
 /// Sends `range` from the server, odd numbers to everyone, even ones to `id` alone.
-fn server_sends(server: &ServerHandle<Player>, id: repod::ChannelId, range: std::ops::RangeInclusive<u64>) {
+fn server_sends(
+    server: &ServerHandle<Player>,
+    id: repod::ChannelId,
+    range: std::ops::RangeInclusive<u64>,
+) {
     for seq in range {
         let sent = if seq % 2 == 1 {
             server.send_to_all(&Num { seq })
@@ -244,9 +248,14 @@ async fn a_cut_connection_resumes_with_every_message_once_and_in_order() {
                 .await
                 .expect("connect");
             let (mut seen, mut nums) = (Vec::new(), Vec::new());
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             assert_eq!(seen, ["socketConnect", "session", "connected"], "{codec}");
-            let id = repod::ChannelId::new(until_log(&server, |l| l.connects.len() == 1).await.connects[0]);
+            let id = repod::ChannelId::new(
+                until_log(&server, |l| l.connects.len() == 1).await.connects[0],
+            );
 
             // Both ways at once; cut once some of it has arrived, with more in flight.
             server_sends(&server, id, 1..=300);
@@ -256,36 +265,62 @@ async fn a_cut_connection_resumes_with_every_message_once_and_in_order() {
             recv_until(&mut client, &mut seen, &mut nums, |_, n| n.len() >= 40).await;
             proxy.block(true);
             proxy.cut();
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "disconnected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "disconnected"
+            })
+            .await;
             assert!(!client.is_connected());
+            while !server.call(move |ctx| ctx.is_away(id)).await.unwrap() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
 
             // While the client is away: both sides go on sending.
             server_sends(&server, id, 301..=400);
             for seq in 101..=150 {
-                client.send(&Up { seq }).expect("kept for the next connection");
+                client
+                    .send(&Up { seq })
+                    .expect("kept for the next connection");
             }
             let reply = client.request(&Twice { n: 21 });
             proxy.block(false);
-            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "session"
+            })
+            .await;
             let started: SessionStarted = started.decode().unwrap();
             assert!(started.resumed, "{started:?}");
             assert_eq!(reply.await.expect("answered across the resume"), 42);
+            assert!(!server.call(move |ctx| ctx.is_away(id)).await.unwrap());
 
             server_sends(&server, id, 401..=500);
             for seq in 151..=200 {
                 client.send(&Up { seq }).expect("send");
             }
-            recv_until(&mut client, &mut seen, &mut nums, |_, n| n.last() == Some(&500)).await;
-            assert_eq!(nums, (1..=500).collect::<Vec<_>>(), "{codec}: every number once, in order");
+            recv_until(&mut client, &mut seen, &mut nums, |_, n| {
+                n.last() == Some(&500)
+            })
+            .await;
+            assert_eq!(
+                nums,
+                (1..=500).collect::<Vec<_>>(),
+                "{codec}: every number once, in order"
+            );
 
-            let log = until_log(&server, |l| l.ups.get(&id.get()).is_some_and(|u| u.len() >= 200)).await;
+            let log = until_log(&server, |l| {
+                l.ups.get(&id.get()).is_some_and(|u| u.len() >= 200)
+            })
+            .await;
             assert_eq!(log.ups[&id.get()], (1..=200).collect::<Vec<_>>(), "{codec}");
             assert_eq!(log.connects, [id.get()], "one channel, kept across the cut");
             assert!(log.closes.is_empty(), "{:?}", log.closes);
             let end = client.close().await;
             assert_eq!(end.reason, "closed by client");
             let log = until_log(&server, |l| !l.closes.is_empty()).await;
-            assert_eq!(log.closes, [(id.get(), CloseReason::PeerClosed)], "ended, not kept");
+            assert_eq!(
+                log.closes,
+                [(id.get(), CloseReason::PeerClosed)],
+                "ended, not kept"
+            );
         })
         .await;
     }
@@ -306,18 +341,25 @@ async fn a_peer_that_returns_before_the_server_noticed_takes_its_session_over() 
                 .await
                 .expect("connect");
             let (mut seen, mut nums) = (Vec::new(), Vec::new());
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
-            let id = repod::ChannelId::new(until_log(&server, |l| l.connects.len() == 1).await.connects[0]);
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
+            let id = repod::ChannelId::new(
+                until_log(&server, |l| l.connects.len() == 1).await.connects[0],
+            );
             server_sends(&server, id, 1..=50);
             recv_until(&mut client, &mut seen, &mut nums, |_, n| n.len() >= 10).await;
             proxy.cut_client_side();
             server_sends(&server, id, 51..=100);
             recv_until(&mut client, &mut seen, &mut nums, |m, _| {
-                m.action() == "session"
-                    && m.decode::<SessionStarted>().is_ok_and(|s| s.resumed)
+                m.action() == "session" && m.decode::<SessionStarted>().is_ok_and(|s| s.resumed)
             })
             .await;
-            recv_until(&mut client, &mut seen, &mut nums, |_, n| n.last() == Some(&100)).await;
+            recv_until(&mut client, &mut seen, &mut nums, |_, n| {
+                n.last() == Some(&100)
+            })
+            .await;
             assert_eq!(nums, (1..=100).collect::<Vec<_>>(), "{codec}");
             assert_eq!(log(&server).await.connects, [id.get()]);
             client.close().await;
@@ -341,16 +383,24 @@ async fn the_grace_period_ending_closes_the_channel() {
                 .await
                 .expect("connect");
             let (mut seen, mut nums) = (Vec::new(), Vec::new());
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             let id = until_log(&server, |l| l.connects.len() == 1).await.connects[0];
             proxy.block(true);
             proxy.cut();
             let log = until_log(&server, |l| !l.closes.is_empty()).await;
             assert_eq!(log.closes, [(id, CloseReason::SessionExpired)], "{codec}");
-            assert!(CloseReason::SessionExpired.to_string().contains("grace period"));
+            assert!(CloseReason::SessionExpired
+                .to_string()
+                .contains("grace period"));
             // Back after the grace period: a new session, and the reason why.
             proxy.block(false);
-            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "session"
+            })
+            .await;
             let started: SessionStarted = started.decode().unwrap();
             assert!(!started.resumed);
             assert_eq!(started.reason, "unknown or expired session");
@@ -373,7 +423,12 @@ async fn open_session(addr: SocketAddr, codec: CodecKind) -> (TestClient, String
     (raw, reply.token)
 }
 
-async fn try_resume(addr: SocketAddr, codec: CodecKind, token: &str, recv: u64) -> (TestClient, SessionReply) {
+async fn try_resume(
+    addr: SocketAddr,
+    codec: CodecKind,
+    token: &str,
+    recv: u64,
+) -> (TestClient, SessionReply) {
     let mut raw = TestClient::connect_raw(addr, codec).await;
     raw.send(&SessionHello {
         token: token.to_owned(),
@@ -441,25 +496,34 @@ async fn an_overflowing_replay_buffer_starts_a_new_session() {
                 .await
                 .expect("connect");
             let (mut seen, mut nums) = (Vec::new(), Vec::new());
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             let id = until_log(&server, |l| l.connects.len() == 1).await.connects[0];
             proxy.block(true);
             proxy.cut();
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "disconnected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "disconnected"
+            })
+            .await;
             // The server notices too, then sends more than the buffer keeps.
-            server
-                .call(|_| ())
-                .await
-                .unwrap();
+            server.call(|_| ()).await.unwrap();
             server_sends(&server, repod::ChannelId::new(id), 1..=20);
             client.send(&Up { seq: 1 }).expect("kept");
             proxy.block(false);
-            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "session"
+            })
+            .await;
             let started: SessionStarted = started.decode().unwrap();
             assert!(!started.resumed, "{codec}");
             assert_eq!(started.reason, "the replay buffer overflowed");
             assert_eq!(started.lost, 1, "the send made while away never arrived");
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             let log = until_log(&server, |l| l.connects.len() == 2).await;
             assert_eq!(log.closes, [(id, CloseReason::ReplayOverflow)]);
             client.close().await;
@@ -483,16 +547,28 @@ async fn a_restarted_server_gives_a_new_session() {
                 .await
                 .expect("connect");
             let (mut seen, mut nums) = (Vec::new(), Vec::new());
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             let (addr2, second, _task2) = serve(builder(codec, Some(resume))).await;
             proxy.point_to(addr2);
             first.shutdown();
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "disconnected").await;
-            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "disconnected"
+            })
+            .await;
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "session"
+            })
+            .await;
             let started: SessionStarted = started.decode().unwrap();
             assert!(!started.resumed);
             assert_eq!(started.reason, "unknown or expired session");
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             client.send(&Up { seq: 7 }).unwrap();
             let log = until_log(&second, |l| l.ups.values().any(|u| u == &[7])).await;
             assert_eq!(log.connects.len(), 1);
@@ -514,17 +590,29 @@ async fn without_a_session_sends_between_connections_fail_fast() {
             .await
             .expect("connect");
         let (mut seen, mut nums) = (Vec::new(), Vec::new());
-        recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+        recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+            m.action() == "connected"
+        })
+        .await;
         proxy.block(true);
         proxy.cut();
-        recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "disconnected").await;
-        assert_eq!(client.send(&Up { seq: 1 }), Err(repod::SendError::Disconnected));
+        recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+            m.action() == "disconnected"
+        })
+        .await;
+        assert_eq!(
+            client.send(&Up { seq: 1 }),
+            Err(repod::SendError::Disconnected)
+        );
         assert!(matches!(
             client.request(&Twice { n: 1 }).await,
             Err(repod::RequestError::Disconnected)
         ));
         proxy.block(false);
-        recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+        recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+            m.action() == "connected"
+        })
+        .await;
         client.send(&Up { seq: 2 }).unwrap();
         let log = until_log(&server, |l| l.ups.values().any(|u| u == &[2])).await;
         assert_eq!(log.connects.len(), 2, "a new channel per connection");
@@ -547,7 +635,9 @@ impl Listener for Recorder {
     fn dispatch(&mut self, _ctx: &mut ClientContext<'_>, msg: RawMessage) {
         match msg.action() {
             "num" => self.nums.push(msg.decode::<Num>().unwrap().seq),
-            "session" => self.resumed.push(msg.decode::<SessionStarted>().unwrap().resumed),
+            "session" => self
+                .resumed
+                .push(msg.decode::<SessionStarted>().unwrap().resumed),
             _ => {}
         }
         self.events.push(msg.action().to_owned());
@@ -557,7 +647,11 @@ impl Listener for Recorder {
 fn pump_until(client: &mut Client, rec: &mut Recorder, cond: impl Fn(&Recorder) -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !cond(rec) {
-        assert!(std::time::Instant::now() < deadline, "timed out; saw {:?}", rec.events);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out; saw {:?}",
+            rec.events
+        );
         client.pump(rec);
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -581,15 +675,21 @@ fn the_game_loop_client_resumes_too() {
             .connect(proxy.addr)
             .expect("connect");
         let mut rec = Recorder::default();
-        pump_until(&mut client, &mut rec, |r| r.events.iter().any(|e| e == "connected"));
+        pump_until(&mut client, &mut rec, |r| {
+            r.events.iter().any(|e| e == "connected")
+        });
         assert_eq!(rec.events, ["socketConnect", "session", "connected"]);
-        let id = runtime.block_on(until_log(&server, |l| l.connects.len() == 1)).connects[0];
+        let id = runtime
+            .block_on(until_log(&server, |l| l.connects.len() == 1))
+            .connects[0];
         let id = repod::ChannelId::new(id);
         server_sends(&server, id, 1..=100);
         pump_until(&mut client, &mut rec, |r| r.nums.len() >= 20);
         proxy.block(true);
         proxy.cut();
-        pump_until(&mut client, &mut rec, |r| r.events.iter().any(|e| e == "disconnected"));
+        pump_until(&mut client, &mut rec, |r| {
+            r.events.iter().any(|e| e == "disconnected")
+        });
         server_sends(&server, id, 101..=150);
         proxy.block(false);
         pump_until(&mut client, &mut rec, |r| r.nums.last() == Some(&150));
@@ -609,7 +709,9 @@ async fn plain_exchange(addr: SocketAddr, codec: CodecKind, speak_first: bool) -
     let mut buf = [0u8; 4096];
     if !speak_first {
         // Waits for the greeting before saying anything, as some Python clients do.
-        while got.len() < 4 || got.len() < 4 + u32::from_be_bytes(got[..4].try_into().unwrap()) as usize {
+        while got.len() < 4
+            || got.len() < 4 + u32::from_be_bytes(got[..4].try_into().unwrap()) as usize
+        {
             let n = stream.read(&mut buf).await.unwrap();
             assert_ne!(n, 0);
             got.extend_from_slice(&buf[..n]);
@@ -640,7 +742,8 @@ async fn peers_that_do_not_ask_see_the_same_bytes() {
     for codec in CODECS {
         within(async {
             let (plain, _p, _t1) = serve(builder(codec, None)).await;
-            let resume = Resume::new(Duration::from_secs(30)).hello_window(Duration::from_millis(50));
+            let resume =
+                Resume::new(Duration::from_secs(30)).hello_window(Duration::from_millis(50));
             let (resuming, _r, _t2) = serve(builder(codec, Some(resume))).await;
             for speak_first in [true, false] {
                 let before = plain_exchange(plain, codec, speak_first).await;
@@ -655,7 +758,10 @@ async fn peers_that_do_not_ask_see_the_same_bytes() {
                 .unwrap();
             assert_eq!(client.request(&Twice { n: 5 }).await.unwrap(), 10);
             let (mut seen, mut nums) = (Vec::new(), Vec::new());
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             assert_eq!(seen, ["socketConnect", "connected"]);
             client.close().await;
         })
@@ -717,13 +823,22 @@ async fn with_authentication_a_resume_keeps_the_identity_and_a_new_session_logs_
                 .expect("connect");
             client.set_login(&Login { name: "ann".into() }).unwrap();
             let (mut seen, mut nums) = (Vec::new(), Vec::new());
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             assert_eq!(client.request(&WhoAmI).await.unwrap(), "ann");
 
             // Resumed: no second login, same channel, same identity.
             proxy.cut();
-            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
-            assert!(started.decode::<SessionStarted>().unwrap().resumed, "{codec}");
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "session"
+            })
+            .await;
+            assert!(
+                started.decode::<SessionStarted>().unwrap().resumed,
+                "{codec}"
+            );
             assert_eq!(client.request(&WhoAmI).await.unwrap(), "ann");
             assert_eq!(server_log(&server).await.connects.len(), 1);
 
@@ -737,9 +852,15 @@ async fn with_authentication_a_resume_keeps_the_identity_and_a_new_session_logs_
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             proxy.block(false);
-            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "session"
+            })
+            .await;
             assert!(!started.decode::<SessionStarted>().unwrap().resumed);
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             assert_eq!(client.request(&WhoAmI).await.unwrap(), "ann");
             let log = server_log(&server).await;
             assert_eq!(log.connects.len(), 2);

@@ -45,8 +45,8 @@ pub use crate::frame::{Frame, FrameCodec, FrameConfig, DEFAULT_MAX_FRAME_LEN};
 pub use crate::message::{
     Connected, Disconnected, ErrorMessage, Heartbeat, HeartbeatAck, Message, Request, SocketConnect,
 };
-pub use crate::session::{Backoff, SessionStarted};
 pub use crate::server::{BackgroundServer, Server, ServerBuilder, ServerError, ServerHandle};
 pub use crate::server::{
     Channel, ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ReplyTo, ServerContext,
 };
+pub use crate::session::{Backoff, SessionStarted};

@@ -186,7 +186,9 @@ pub fn parse_hello(codec: CodecKind, payload: Bytes) -> Result<Option<HelloReque
 
 /// [`parse_hello`] for a message whose action is already read.
 pub fn parse_hello_raw(raw: &RawMessage) -> Result<Option<HelloRequest>, CodecError> {
-    if raw.action() != SessionHello::ACTION || raw.reply_id().is_some() || raw.request_id().is_some()
+    if raw.action() != SessionHello::ACTION
+        || raw.reply_id().is_some()
+        || raw.request_id().is_some()
     {
         return Ok(None);
     }
@@ -328,7 +330,11 @@ mod tests {
         assert_eq!(Token::from_hex(&a.to_hex()), Some(a));
         assert_eq!(Token::from_hex("00"), None);
         assert_eq!(Token::from_hex(&"G".repeat(64)), None);
-        assert_eq!(Token::from_hex(&"A".repeat(64)), None, "uppercase is refused");
+        assert_eq!(
+            Token::from_hex(&"A".repeat(64)),
+            None,
+            "uppercase is refused"
+        );
         assert_eq!(format!("{a:?}"), "Token(…)");
     }
 
@@ -355,7 +361,10 @@ mod tests {
                 parse_hello(codec, resume).unwrap(),
                 Some(HelloRequest::Resume { token, recv: 7 })
             );
-            let other = codec.encode(&SessionAck { recv: 1 }, 1 << 20).unwrap().slice(4..);
+            let other = codec
+                .encode(&SessionAck { recv: 1 }, 1 << 20)
+                .unwrap()
+                .slice(4..);
             assert_eq!(parse_hello(codec, other).unwrap(), None);
             let bad = codec
                 .encode(
@@ -377,7 +386,10 @@ mod tests {
         assert_eq!(b.delay(0, 0.0), Duration::from_millis(100));
         assert_eq!(b.delay(2, 0.0), Duration::from_millis(400));
         assert_eq!(b.delay(100, 0.0), Duration::from_secs(5));
-        assert_eq!(b.delay(0, 0.999_999), Duration::from_secs_f64(0.1 - 0.05 * 0.999_999));
+        assert_eq!(
+            b.delay(0, 0.999_999),
+            Duration::from_secs_f64(0.1 - 0.05 * 0.999_999)
+        );
         let r = random_unit();
         assert!((0.0..1.0).contains(&r));
     }

@@ -9,11 +9,11 @@ use super::addr::ServerAddr;
 use super::conn::{self, Shared, TaskConfig};
 use super::pending::DEFAULT_REQUEST_TIMEOUT;
 use super::{reconnect, AsyncClient, Client};
-use crate::session::Backoff;
 use crate::codec::{CodecKind, RawMessage};
 use crate::connection::{Outbox, OutboxReceiver};
 use crate::error::ConnectError;
 use crate::frame::{FrameConfig, DEFAULT_MAX_FRAME_LEN};
+use crate::session::Backoff;
 
 /// The default send queue limit in frames: 4,096.
 pub const DEFAULT_SEND_QUEUE_FRAMES: usize = 4096;

@@ -406,7 +406,12 @@ pub(crate) async fn deliver<R: FrameReader>(
                 permit = events.reserve() => permit,
                 () = reader.peer_gone() => {
                     tracing::debug!(target: "repod::client", "the server ended the connection while events wait to be pumped");
-                    shared.mark_closed();
+                    if shared.link.is_some() {
+                        // A reconnecting client is between connections, not closed.
+                        shared.set_state(RECONNECTING);
+                    } else {
+                        shared.mark_closed();
+                    }
                     events.reserve().await
                 }
             }
@@ -445,7 +450,11 @@ pub(crate) async fn emit_final(events: &mpsc::Sender<RawMessage>, codec: CodecKi
 }
 
 /// Raises a local event; dropped silently when the client is gone.
-pub(crate) async fn emit<M: Message + ?Sized>(events: &mpsc::Sender<RawMessage>, codec: CodecKind, msg: &M) {
+pub(crate) async fn emit<M: Message + ?Sized>(
+    events: &mpsc::Sender<RawMessage>,
+    codec: CodecKind,
+    msg: &M,
+) {
     match RawMessage::from_message(codec, msg) {
         Ok(raw) => {
             let _ = events.send(raw).await;

@@ -153,7 +153,12 @@ impl Link {
     /// hello is queued (the connection's first frame), and for a new session the frames
     /// waiting behind it. Returns whether the hello asks to resume (the frames then wait for
     /// the server's answer).
-    pub(crate) fn connected(&self, outbox: &Outbox, codec: CodecKind, max_frame_len: usize) -> bool {
+    pub(crate) fn connected(
+        &self,
+        outbox: &Outbox,
+        codec: CodecKind,
+        max_frame_len: usize,
+    ) -> bool {
         let mut state = self.lock();
         let login = if state.needs_login {
             state.login.clone()
@@ -201,7 +206,12 @@ impl Link {
     }
 
     /// The server's answer to the hello.
-    pub(crate) fn answer(&self, reply: &SessionReply, asked_resume: bool, outbox: &Outbox) -> Answer {
+    pub(crate) fn answer(
+        &self,
+        reply: &SessionReply,
+        asked_resume: bool,
+        outbox: &Outbox,
+    ) -> Answer {
         let mut state = self.lock();
         let Some(session) = state.session.as_mut() else {
             return Answer::Started {
@@ -353,7 +363,10 @@ mod tests {
         while rx.try_recv().is_some() {}
         link.detach();
         link.push(&outbox, frame(4)).unwrap();
-        assert!(rx.try_recv().is_none(), "nothing is written between connections");
+        assert!(
+            rx.try_recv().is_none(),
+            "nothing is written between connections"
+        );
         assert!(link.connected(&outbox, CodecKind::MsgPack, 1 << 20));
         let _hello = rx.try_recv().unwrap();
         let resumed = SessionReply {
@@ -362,7 +375,10 @@ mod tests {
             recv: 2,
             reason: String::new(),
         };
-        assert!(matches!(link.answer(&resumed, true, &outbox), Answer::Resumed));
+        assert!(matches!(
+            link.answer(&resumed, true, &outbox),
+            Answer::Resumed
+        ));
         assert_eq!(rx.try_recv(), Some(frame(3)));
         assert_eq!(rx.try_recv(), Some(frame(4)));
         assert_eq!(rx.try_recv(), None);
@@ -390,7 +406,10 @@ mod tests {
             reason: "unknown or expired session".into(),
             ..SessionReply::default()
         };
-        assert!(matches!(link.answer(&refused, true, &outbox), Answer::Refused(_)));
+        assert!(matches!(
+            link.answer(&refused, true, &outbox),
+            Answer::Refused(_)
+        ));
         link.connected(&outbox, CodecKind::Bincode, 1 << 20);
         let fresh = SessionReply {
             token: "v".into(),

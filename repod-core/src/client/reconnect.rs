@@ -16,9 +16,7 @@ use crate::connection::transport::{self, FrameReader};
 use crate::connection::writer::{write_outbox, WriteEnd};
 use crate::connection::OutboxReceiver;
 use crate::error::FrameError;
-use crate::message::{
-    Connected, Disconnected, ErrorMessage, HeartbeatAck, Message, SocketConnect,
-};
+use crate::message::{Connected, Disconnected, ErrorMessage, HeartbeatAck, Message, SocketConnect};
 use crate::session::{random_unit, Backoff, SessionAck, SessionReply, SessionStarted};
 
 /// How one connection ended.

@@ -136,7 +136,10 @@ pub(crate) fn spawn<Ch: Channel, R: FrameReader, W: FrameWriter>(
         let events = events.clone();
         let stop = reader_stop.clone();
         async move {
-            let mut read = Prepend { first: None, inner: read };
+            let mut read = Prepend {
+                first: None,
+                inner: read,
+            };
             if let Some(pending) = pending {
                 let info = PeerInfo { id, addr: peer };
                 if !admit::<Ch, R>(info, &mut read, pending, config, &events, &stop).await {

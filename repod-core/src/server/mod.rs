@@ -57,7 +57,9 @@ pub use self::channel::Channel;
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
 pub use self::limits::{RateLimit, RatePolicy};
 pub use self::reply::{ReplyTo, DROPPED_REPLY};
-pub use self::session::{Resume, DEFAULT_HELLO_WINDOW, DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_FRAMES};
+pub use self::session::{
+    Resume, DEFAULT_HELLO_WINDOW, DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_FRAMES,
+};
 pub use self::shutdown::ShutdownSignal;
 pub use crate::connection::{Outbox, OutboxReceiver, PushError};
 
@@ -516,7 +518,9 @@ fn handle_event<Ch: Channel>(
                 CloseReason::RateLimited => Some("rate limited"),
                 _ => None,
             };
-            if let Some(notice) = notice {
+            // A peer that will resume its session is not told: it would read it after resuming.
+            let kept = reason == CloseReason::Idle && hub.keeps_session(id);
+            if let (Some(notice), false) = (notice, kept) {
                 if let Ok(frame) = config
                     .codec
                     .encode(&ErrorMessage::new(notice), config.max_frame_len)

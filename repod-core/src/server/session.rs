@@ -2,8 +2,8 @@
 //! with the frames its peer has not acknowledged, and handed back to a new connection that
 //! presents the session's token.
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
