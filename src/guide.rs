@@ -34,7 +34,6 @@
     doc = "16. Browser players (`docs/browser.md`, built with the `websocket` feature): WebSocket next to TCP."
 )]
 //!
-//!
 //! # How the runtime is layered
 //!
 //! The runtime (`repod-core`, re-exported here) is built in layers, each using only the ones

@@ -271,6 +271,9 @@ async fn a_cut_connection_resumes_with_every_message_once_and_in_order() {
             .await;
             // (No check of `is_connected` here: the client is already trying again, and the
             // blocked proxy accepts each attempt at the TCP level before resetting it.)
+            while !server.call(move |ctx| ctx.is_away(id)).await.unwrap() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
 
             // While the client is away: both sides go on sending.
             server_sends(&server, id, 301..=400);
@@ -288,6 +291,7 @@ async fn a_cut_connection_resumes_with_every_message_once_and_in_order() {
             let started: SessionStarted = started.decode().unwrap();
             assert!(started.resumed, "{started:?}");
             assert_eq!(reply.await.expect("answered across the resume"), 42);
+            assert!(!server.call(move |ctx| ctx.is_away(id)).await.unwrap());
 
             server_sends(&server, id, 401..=500);
             for seq in 151..=200 {
@@ -820,13 +824,22 @@ async fn with_authentication_a_resume_keeps_the_identity_and_a_new_session_logs_
                 .expect("connect");
             client.set_login(&Login { name: "ann".into() }).unwrap();
             let (mut seen, mut nums) = (Vec::new(), Vec::new());
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             assert_eq!(client.request(&WhoAmI).await.unwrap(), "ann");
 
             // Resumed: no second login, same channel, same identity.
             proxy.cut();
-            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
-            assert!(started.decode::<SessionStarted>().unwrap().resumed, "{codec}");
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "session"
+            })
+            .await;
+            assert!(
+                started.decode::<SessionStarted>().unwrap().resumed,
+                "{codec}"
+            );
             assert_eq!(client.request(&WhoAmI).await.unwrap(), "ann");
             assert_eq!(server_log(&server).await.connects.len(), 1);
 
@@ -840,9 +853,15 @@ async fn with_authentication_a_resume_keeps_the_identity_and_a_new_session_logs_
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             proxy.block(false);
-            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "session").await;
+            let started = recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "session"
+            })
+            .await;
             assert!(!started.decode::<SessionStarted>().unwrap().resumed);
-            recv_until(&mut client, &mut seen, &mut nums, |m, _| m.action() == "connected").await;
+            recv_until(&mut client, &mut seen, &mut nums, |m, _| {
+                m.action() == "connected"
+            })
+            .await;
             assert_eq!(client.request(&WhoAmI).await.unwrap(), "ann");
             let log = server_log(&server).await;
             assert_eq!(log.connects.len(), 2);

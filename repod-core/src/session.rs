@@ -186,7 +186,9 @@ pub fn parse_hello(codec: CodecKind, payload: Bytes) -> Result<Option<HelloReque
 
 /// [`parse_hello`] for a message whose action is already read.
 pub fn parse_hello_raw(raw: &RawMessage) -> Result<Option<HelloRequest>, CodecError> {
-    if raw.action() != SessionHello::ACTION || raw.reply_id().is_some() || raw.request_id().is_some()
+    if raw.action() != SessionHello::ACTION
+        || raw.reply_id().is_some()
+        || raw.request_id().is_some()
     {
         return Ok(None);
     }

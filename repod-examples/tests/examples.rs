@@ -89,6 +89,33 @@ fn lag_client_reports_percentiles() {
 }
 
 #[test]
+fn lag_client_resumes_its_session_after_each_blip() {
+    let srv = server(env!("CARGO_BIN_EXE_lag-server"), "msgpack");
+    let out = stdout_of(
+        client(
+            env!("CARGO_BIN_EXE_lag-client"),
+            srv.port,
+            "msgpack",
+            &[
+                "--count",
+                "200",
+                "--warmup",
+                "10",
+                "--resume",
+                "--blip-every",
+                "50",
+            ],
+        ),
+        "",
+    );
+    assert!(out.starts_with("200 round trips (msgpack): min "), "{out}");
+    assert!(
+        out.contains("4 connections lost, 4 sessions resumed, no pong lost"),
+        "{out}"
+    );
+}
+
+#[test]
 fn teams_bots_join_and_are_notified() {
     let srv = server(env!("CARGO_BIN_EXE_teams-server"), "msgpack");
     let out = stdout_of(

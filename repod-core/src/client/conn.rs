@@ -471,7 +471,12 @@ pub(crate) async fn deliver<R: FrameReader>(
                 permit = events.reserve() => permit,
                 () = reader.peer_gone() => {
                     tracing::debug!(target: "repod::client", "the server ended the connection while events wait to be pumped");
-                    shared.mark_closed();
+                    if shared.link.is_some() {
+                        // A reconnecting client is between connections, not closed.
+                        shared.set_state(RECONNECTING);
+                    } else {
+                        shared.mark_closed();
+                    }
                     events.reserve().await
                 }
             }

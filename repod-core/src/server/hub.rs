@@ -359,6 +359,18 @@ fn peer_of<Ch>(s: &Slot<Ch>) -> Option<Peer<'_, Ch>> {
 
 macro_rules! shared_context_methods {
     () => {
+        /// Whether the peer of this channel is away: its connection dropped, and its session
+        /// is kept for it to resume (see [`ServerBuilder::resume`](crate::server::ServerBuilder::resume)).
+        /// Messages sent to it meanwhile wait for its return. `false` for a channel that is not
+        /// connected at all.
+        pub fn is_away(&self, id: ChannelId) -> bool {
+            self.core
+                .slot_of(id)
+                .and_then(|slot| self.core.slots[slot].as_ref())
+                .and_then(|s| s.session.as_ref())
+                .is_some_and(|session| session.is_away())
+        }
+
         /// The server-wide state (the fields of a Python `Server` subclass).
         pub fn state(&self) -> &Ch::State {
             &self.core.state
@@ -1418,6 +1430,14 @@ impl<Ch: Channel> Hub<Ch> {
                 let _ = s.outbox.push(frame);
             }
         }
+    }
+
+    /// Whether a channel has a session that a lost connection keeps.
+    pub(crate) fn keeps_session(&self, id: ChannelId) -> bool {
+        self.core
+            .slot_of(id)
+            .and_then(|slot| self.core.slots[slot].as_ref())
+            .is_some_and(|s| s.session.is_some() && s.close.is_none())
     }
 
     /// The peer acknowledged the first `recv` frames of its session.

@@ -595,7 +595,9 @@ fn handle_event<Ch: Channel>(
                 CloseReason::RateLimited => Some("rate limited"),
                 _ => None,
             };
-            if let Some(notice) = notice {
+            // A peer that will resume its session is not told: it would read it after resuming.
+            let kept = reason == CloseReason::Idle && hub.keeps_session(id);
+            if let (Some(notice), false) = (notice, kept) {
                 if let Ok(frame) = config
                     .codec
                     .encode(&ErrorMessage::new(notice), config.max_frame_len)

@@ -1,9 +1,13 @@
-//! Answers every `ping` with a `pong`.
+//! Answers every `ping` with a `pong`. Resumes the sessions of clients that drop for 30
+//! seconds (see `lag-client --resume`).
 //!
 //! ```text
 //! cargo run --release -p repod-examples --bin lag-server
 //! ```
 
+use std::time::Duration;
+
+use repod::server::Resume;
 use repod::{Context, SendError};
 use repod_examples::lag::{Ping, Pong};
 
@@ -21,6 +25,6 @@ impl LagChannel {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     repod_examples::server_main::<LagChannel>(
         "The ping/pong server of the repod examples.",
-        |builder| builder,
+        |builder| builder.resume(Resume::new(Duration::from_secs(30))),
     )
 }
