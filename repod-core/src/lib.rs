@@ -31,6 +31,8 @@ pub mod error;
 pub mod frame;
 pub mod message;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use crate::client::{
     AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError, Listener, Ticket,

@@ -41,7 +41,7 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// let other = builder.connect("127.0.0.1:31426")?;
 /// # Ok::<(), repod_core::ConnectError>(())
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `connect` or `connect_async` is called"]
 pub struct ClientBuilder {
     codec: CodecKind,

@@ -16,6 +16,8 @@
 //! knows neither of them.
 
 mod outbox;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod writer;
 
