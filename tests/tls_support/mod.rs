@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use repod::tls::{TlsClientConfig, TlsServerConfig};
 
 /// A CA and a server certificate it signed, all as PEM text.
@@ -42,7 +40,9 @@ impl TestCerts {
             .distinguished_name
             .push(DnType::CommonName, "repod test server");
         let key = KeyPair::generate().expect("server key");
-        let cert = params.signed_by(&key, &ca, &ca_key).expect("server certificate");
+        let cert = params
+            .signed_by(&key, &ca, &ca_key)
+            .expect("server certificate");
         TestCerts {
             ca_pem: ca.pem(),
             cert_pem: cert.pem(),
@@ -65,7 +65,11 @@ impl TestCerts {
     /// paths in that order.
     pub fn write_to(&self, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         std::fs::create_dir_all(dir).expect("create the certificate directory");
-        let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+        let paths = (
+            dir.join("ca.pem"),
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+        );
         std::fs::write(&paths.0, &self.ca_pem).expect("write ca.pem");
         std::fs::write(&paths.1, &self.cert_pem).expect("write cert.pem");
         std::fs::write(&paths.2, &self.key_pem).expect("write key.pem");

@@ -28,8 +28,8 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Settings of a client connection; terminals [`connect`](ClientBuilder::connect) (game loop)
 /// and [`connect_async`](ClientBuilder::connect_async) (tokio).
 ///
-/// Setters take and return the builder by value, like the server's; it is `Copy`, so one
-/// builder can be kept and connect any number of times.
+/// Setters take and return the builder by value, like the server's; the terminals borrow it,
+/// so one builder can be kept (or cloned) and connect any number of times.
 ///
 /// ```no_run
 /// use repod_core::{Client, CodecKind};
@@ -54,6 +54,8 @@ pub struct ClientBuilder {
     request_timeout: Duration,
     heartbeat: Option<Duration>,
     tcp_keepalive: Option<Duration>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsClientConfig>,
 }
 
 impl Default for ClientBuilder {
@@ -76,6 +78,8 @@ impl ClientBuilder {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             heartbeat: None,
             tcp_keepalive: Some(crate::server::DEFAULT_TCP_KEEPALIVE),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -158,6 +162,17 @@ impl ClientBuilder {
     /// seconds.
     pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
         self.tcp_keepalive = idle;
+        self
+    }
+
+    /// Connects over TLS, trusting what `config` trusts (feature `tls`). The handshake is part
+    /// of connecting: it must finish within the [connect timeout](Self::connect_timeout), and
+    /// a server whose certificate is not trusted, or not valid for the server name, fails the
+    /// connect with [`ConnectError::Tls`]. The server serves TLS on a listener of its own
+    /// (`ServerBuilder::listen_tls`). The default is plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsClientConfig) -> Self {
+        self.tls = Some(config);
         self
     }
 
