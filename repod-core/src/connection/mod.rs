@@ -16,10 +16,13 @@
 //! knows neither of them.
 
 mod outbox;
+pub(crate) mod stream;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod writer;
+#[cfg(feature = "websocket")]
+pub(crate) mod ws;
 
 pub use self::outbox::{Outbox, OutboxReceiver, PushError};
 
