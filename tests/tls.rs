@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use repod::server::ServerBuilder;
 use repod::{
-    AsyncClient, Client, ClientContext, CodecKind, ConnectError, Listener, Message, RawMessage,
+    AsyncClient, Client, ClientContext, Codec, CodecKind, ConnectError, Listener, Message,
+    RawMessage,
 };
 use server_support::*;
 use tls_support::TestCerts;

@@ -54,8 +54,7 @@ pub struct ClientBuilder {
     request_timeout: Duration,
     heartbeat: Option<Duration>,
     tcp_keepalive: Option<Duration>,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tls::TlsClientConfig>,
+    tls: Option<conn::ClientTls>,
 }
 
 impl Default for ClientBuilder {
@@ -78,7 +77,6 @@ impl ClientBuilder {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             heartbeat: None,
             tcp_keepalive: Some(crate::server::DEFAULT_TCP_KEEPALIVE),
-            #[cfg(feature = "tls")]
             tls: None,
         }
     }
@@ -225,6 +223,7 @@ impl ClientBuilder {
             self.connect_timeout,
             self.tcp_keepalive,
             self.max_frame_len,
+            self.tls.as_ref(),
         )
         .await?;
         let (shared, outbox, events_tx, events_rx) = self.parts();
@@ -251,6 +250,7 @@ impl ClientBuilder {
             close_timeout: self.close_timeout,
             heartbeat: self.heartbeat,
             tcp_keepalive: self.tcp_keepalive,
+            tls: self.tls.clone(),
         }
     }
 

@@ -1,88 +1,60 @@
-//! The TLS transport: frames over a rustls stream on TCP, for either side.
+//! The TLS transport: frames over a rustls session on a TCP socket, for either side, framed
+//! exactly as plain TCP is (see [`stream`](super::stream)).
 //!
-//! A TLS stream cannot be written from two places at once (each write encrypts into the
-//! session's state), so it has no direct-write path: every frame leaves through the writer.
-//! Frames fed together are gathered into one buffer, so a burst becomes a few large TLS
-//! records instead of one small record per frame.
+//! A TLS session cannot be written from two places at once (each write encrypts with the
+//! session's state), so TLS has no direct-write path: every frame leaves through the writer,
+//! and frames fed together are gathered, so a burst becomes a few large TLS records instead of
+//! one small record per frame.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsStream;
-use tokio_util::codec::FramedRead;
 
-use super::transport::{FrameReader, FrameWriter};
-use crate::error::FrameError;
-use crate::frame::{FrameCodec, FrameConfig};
+use super::stream::{stream, OverTcp, StreamReader, StreamWriter};
 
-/// Frames fed together are gathered into one buffer of up to this many bytes per write.
-const WRITE_BATCH: usize = 64 * 1024;
-
-/// The gathering buffer is kept between bursts only up to this capacity.
-const KEEP_WRITE_BUF: usize = 4096;
-
-/// The stream both halves use, one poll at a time.
-type Shared = Arc<Mutex<TlsStream<TcpStream>>>;
-
-fn lock(stream: &Shared) -> MutexGuard<'_, TlsStream<TcpStream>> {
-    // A poll that panicked leaves the session as rustls left it; the next i/o reports it.
-    stream.lock().unwrap_or_else(PoisonError::into_inner)
-}
+/// A TLS session over TCP, either side's.
+pub(crate) struct Tls(tokio_rustls::TlsStream<TcpStream>);
 
 /// The reading half of a TLS connection.
-pub(crate) struct TlsReader {
-    frames: FramedRead<ReadHalf, FrameCodec>,
-}
-
+pub(crate) type TlsReader = StreamReader<Tls>;
 /// The writing half of a TLS connection.
-pub(crate) struct TlsWriter {
-    write: WriteHalf,
-    /// The first frame fed since the last write, not copied yet.
-    single: Option<Bytes>,
-    buf: BytesMut,
-}
+pub(crate) type TlsWriter = StreamWriter<Tls>;
 
 /// Splits an established TLS connection (either side's) into its frame reader and writer,
 /// with `TCP_NODELAY` set.
 pub(crate) fn tls(
-    stream: impl Into<TlsStream<TcpStream>>,
+    session: impl Into<tokio_rustls::TlsStream<TcpStream>>,
     max_frame_len: usize,
 ) -> (TlsReader, TlsWriter) {
-    let stream: TlsStream<TcpStream> = stream.into();
-    if let Err(error) = stream.get_ref().0.set_nodelay(true) {
+    let session = Tls(session.into());
+    if let Err(error) = session.tcp().set_nodelay(true) {
         tracing::debug!(target: "repod::connection", %error, "cannot set TCP_NODELAY");
     }
-    let shared: Shared = Arc::new(Mutex::new(stream));
-    let codec = FrameCodec::new(FrameConfig::with_max_frame_len(max_frame_len));
-    (
-        TlsReader {
-            frames: FramedRead::new(ReadHalf(shared.clone()), codec),
-        },
-        TlsWriter {
-            write: WriteHalf(shared),
-            single: None,
-            buf: BytesMut::new(),
-        },
-    )
+    stream(session, max_frame_len)
 }
 
-struct ReadHalf(Shared);
+impl<S: Into<tokio_rustls::TlsStream<TcpStream>>> From<S> for Tls {
+    fn from(session: S) -> Self {
+        Tls(session.into())
+    }
+}
 
-impl AsyncRead for ReadHalf {
+impl OverTcp for Tls {
+    fn tcp(&self) -> &TcpStream {
+        self.0.get_ref().0
+    }
+}
+
+impl AsyncRead for Tls {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut stream = lock(&self.0);
-        match Pin::new(&mut *stream).poll_read(cx, buf) {
+        match Pin::new(&mut self.0).poll_read(cx, buf) {
             // The peer closed its TCP stream without TLS's close_notify (a process that died,
             // a client that dropped its socket). Frames carry their own lengths, so a stream
             // cut inside a frame is still caught by the frame decoder; a cut between frames is
@@ -95,135 +67,33 @@ impl AsyncRead for ReadHalf {
     }
 }
 
-struct WriteHalf(Shared);
-
-impl AsyncWrite for WriteHalf {
+impl AsyncWrite for Tls {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *lock(&self.0)).poll_write(cx, buf)
+        Pin::new(&mut self.0).poll_write(cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *lock(&self.0)).poll_flush(cx)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *lock(&self.0)).poll_shutdown(cx)
-    }
-}
-
-impl FrameReader for TlsReader {
-    async fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
-        self.frames.next().await
-    }
-
-    async fn peer_gone(&self) {
-        // Watched on the TCP socket under the TLS session: its end is the peer's end.
-        let watch = {
-            let stream = lock(&self.frames.get_ref().0);
-            watch_handle(stream.get_ref().0)
-        };
-        let watch = match watch {
-            Ok(watch) => watch,
-            Err(error) => {
-                tracing::debug!(target: "repod::connection", %error, "cannot watch the socket for its end");
-                return std::future::pending().await;
-            }
-        };
-        loop {
-            match watch.ready(Interest::READABLE).await {
-                Ok(ready) if ready.is_read_closed() || ready.is_error() => return,
-                Ok(_) => {
-                    // Data arrived, not the end: forget this readiness (on the watching handle
-                    // only) and wait for the next event. Nothing is read.
-                    let _ = watch.try_io(Interest::READABLE, || {
-                        Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                    });
-                }
-                Err(_) => return,
-            }
-        }
-    }
-}
-
-/// A second handle on the socket of `stream`, registered with the runtime on its own, to wait
-/// for the socket's end without reading (and without disturbing the reader's readiness).
-/// Dropping it leaves the connection open.
-fn watch_handle(stream: &TcpStream) -> io::Result<TcpStream> {
-    let socket = socket2::SockRef::from(stream).try_clone()?;
-    let std_stream: std::net::TcpStream = socket.into();
-    std_stream.set_nonblocking(true)?;
-    TcpStream::from_std(std_stream)
-}
-
-impl TlsWriter {
-    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.write.write_all(buf).await
-    }
-}
-
-impl FrameWriter for TlsWriter {
-    async fn feed(&mut self, frame: Bytes) -> io::Result<()> {
-        if self.buf.is_empty() && self.single.is_none() {
-            self.single = Some(frame);
-            return Ok(());
-        }
-        if let Some(single) = self.single.take() {
-            self.buf.extend_from_slice(&single);
-        }
-        if self.buf.len() + frame.len() > WRITE_BATCH {
-            let buf = std::mem::take(&mut self.buf);
-            self.write_all(&buf).await?;
-            self.buf = buf;
-            self.buf.clear();
-        }
-        if frame.len() >= WRITE_BATCH {
-            self.write_all(&frame).await
-        } else {
-            self.buf.extend_from_slice(&frame);
-            Ok(())
-        }
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        if let Some(single) = self.single.take() {
-            self.write_all(&single).await?;
-        } else if !self.buf.is_empty() {
-            let buf = std::mem::take(&mut self.buf);
-            self.write_all(&buf).await?;
-            if buf.capacity() <= KEEP_WRITE_BUF {
-                self.buf = buf;
-                self.buf.clear();
-            }
-        }
-        // Pushes the encrypted records rustls still holds into the socket.
-        self.write.flush().await
-    }
-
-    async fn shutdown(&mut self) -> io::Result<()> {
-        self.flush().await?;
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // close_notify, then the TCP FIN.
-        self.write.shutdown().await
-    }
-
-    fn reset(self) {
-        let stream = lock(&self.write.0);
-        // As for TCP: a zero linger makes the close a reset once the reader drops its half too.
-        if let Err(error) =
-            socket2::SockRef::from(stream.get_ref().0).set_linger(Some(Duration::ZERO))
-        {
-            tracing::debug!(target: "repod::connection", %error, "cannot set SO_LINGER");
-        }
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connection::transport::{FrameReader, FrameWriter, WRITE_BATCH};
+    use crate::error::FrameError;
     use crate::tls::{TlsClientConfig, TlsServerConfig};
+    use bytes::{Bytes, BytesMut};
+    use std::time::Duration;
     use tokio::net::TcpListener;
 
     fn configs() -> (TlsServerConfig, TlsClientConfig) {

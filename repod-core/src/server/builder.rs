@@ -106,7 +106,7 @@ impl Default for ServerConfig {
 /// | [`idle_timeout`](Self::idle_timeout) | none |
 /// | [`rate_limit`](Self::rate_limit) | none |
 /// | [`tcp_keepalive`](Self::tcp_keepalive) | probes after 30 s of silence |
-/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s (listeners with a handshake, such as WebSocket) |
+/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s (listeners with a handshake: TLS, WebSocket) |
 ///
 /// ```no_run
 /// # use repod_core::{Channel, Context, RawMessage, server::Server};
@@ -134,6 +134,9 @@ pub struct ServerBuilder<Ch: Channel> {
     pub(crate) auth: Option<Auth>,
     /// Listeners beside the one given to `bind`, `launch` or `start_background`.
     pub(crate) listeners: Vec<ListenSpec>,
+    /// TLS on the main listener instead of plain TCP.
+    #[cfg(feature = "tls")]
+    pub(crate) main_tls: Option<crate::tls::TlsServerConfig>,
     #[cfg(feature = "websocket")]
     pub(crate) ws_options: crate::connection::ws::WsOptions,
 }
@@ -160,6 +163,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             tick: None,
             auth: None,
             listeners: Vec::new(),
+            #[cfg(feature = "tls")]
+            main_tls: None,
             #[cfg(feature = "websocket")]
             ws_options: Default::default(),
         }
@@ -393,7 +398,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
-    /// How long a connection on a listener with a handshake (a WebSocket upgrade) may take
+    /// How long a connection on a listener with a handshake (TLS, a WebSocket upgrade) may take
     /// to complete it, from its acceptance. A peer that stalls, or sends something else, is
     /// closed without a channel: no `on_connect` or `on_close` runs for it. The handshake
     /// runs on the connection's own task, so a slow one holds up nobody else; while it runs,
@@ -424,6 +429,39 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
+    /// Also listens for TLS connections on `addr`, with this certificate (feature `tls`; port 0
+    /// picks a free port, read it with [`Server::tls_addr`]). Bound with the main address by
+    /// [`bind`](Self::bind), [`launch`](Self::launch) or
+    /// [`start_background`](Self::start_background); may be called more than once.
+    ///
+    /// TLS peers are ordinary channels of the same server: the same ids, groups, broadcasts,
+    /// codec, limits, authentication and timeouts as TCP peers; inside TLS, frames are exactly
+    /// those of plain TCP. The TLS handshake runs on the connection's own task and must be
+    /// done within the [`handshake_timeout`](Self::handshake_timeout); a peer that fails it (a
+    /// plaintext client, a client that does not trust the certificate) or stalls is closed
+    /// without ever having a channel. To serve TLS only, use [`tls`](Self::tls) instead.
+    #[cfg(feature = "tls")]
+    pub fn listen_tls(
+        mut self,
+        addr: impl fmt::Display,
+        config: crate::tls::TlsServerConfig,
+    ) -> Self {
+        self.listeners
+            .push((addr.to_string(), ListenKind::Tls(config)));
+        self
+    }
+
+    /// Serves TLS, with this certificate, on the main address (the one given to
+    /// [`bind`](Self::bind), [`launch`](Self::launch) or
+    /// [`start_background`](Self::start_background)) instead of plain TCP (feature `tls`).
+    /// Its connections are TLS connections as described at [`listen_tls`](Self::listen_tls).
+    /// The default is plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsServerConfig) -> Self {
+        self.main_tls = Some(config);
+        self
+    }
+
     /// Accepts a WebSocket upgrade from a web page only if its `Origin` header is one of
     /// `origins` (such as `"https://game.example.com"`, or `"http://localhost:8080"`); a page
     /// of another origin is refused with HTTP 403. Requests without an `Origin` header (not
@@ -442,7 +480,14 @@ impl<Ch: Channel> ServerBuilder<Ch> {
     /// The listeners to bind: the main one on `addr`, then the others.
     fn listen_specs(&self, addr: &impl fmt::Display) -> Vec<ListenSpec> {
         let mut specs = Vec::with_capacity(1 + self.listeners.len());
-        specs.push((addr.to_string(), ListenKind::Tcp));
+        #[cfg(feature = "tls")]
+        let main = match &self.main_tls {
+            Some(config) => ListenKind::Tls(config.clone()),
+            None => ListenKind::Tcp,
+        };
+        #[cfg(not(feature = "tls"))]
+        let main = ListenKind::Tcp;
+        specs.push((addr.to_string(), main));
         specs.extend(self.listeners.iter().cloned());
         specs
     }
@@ -574,6 +619,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             tick,
             auth: _,
             listeners: _,
+            #[cfg(feature = "tls")]
+                main_tls: _,
             #[cfg(feature = "websocket")]
                 ws_options: _,
         } = self;

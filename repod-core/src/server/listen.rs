@@ -20,6 +20,9 @@ pub enum Transport {
     /// WebSocket: one binary message per payload (feature `websocket`).
     #[cfg(feature = "websocket")]
     WebSocket,
+    /// TLS over TCP, framed inside as plain TCP is (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls,
 }
 
 impl fmt::Display for Transport {
@@ -28,6 +31,8 @@ impl fmt::Display for Transport {
             Transport::Tcp => "tcp",
             #[cfg(feature = "websocket")]
             Transport::WebSocket => "ws",
+            #[cfg(feature = "tls")]
+            Transport::Tls => "tls",
         })
     }
 }
@@ -43,6 +48,9 @@ pub(crate) enum ListenKind {
     /// WebSocket: the HTTP upgrade first.
     #[cfg(feature = "websocket")]
     WebSocket,
+    /// TLS: the TLS handshake first, with this certificate.
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::TlsServerConfig),
 }
 
 impl ListenKind {
@@ -51,6 +59,8 @@ impl ListenKind {
             ListenKind::Tcp => Transport::Tcp,
             #[cfg(feature = "websocket")]
             ListenKind::WebSocket => Transport::WebSocket,
+            #[cfg(feature = "tls")]
+            ListenKind::Tls(_) => Transport::Tls,
         }
     }
 }

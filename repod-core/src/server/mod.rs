@@ -258,6 +258,13 @@ impl<Ch: Channel> Server<Ch> {
         self.handle.ws_addr()
     }
 
+    /// The address of the first TLS listener (see [`ServerBuilder::listen_tls`] and
+    /// [`ServerBuilder::tls`]), if there is one.
+    #[cfg(feature = "tls")]
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.handle.tls_addr()
+    }
+
     /// A handle to reach the server from other tasks and threads.
     pub fn handle(&self) -> ServerHandle<Ch> {
         self.handle.clone()
@@ -417,6 +424,16 @@ impl<Ch: Channel> Server<Ch> {
                             let handshake = async move {
                                 let _ = stream.set_nodelay(true);
                                 crate::connection::ws::accept(stream, &options, max_frame_len).await
+                            };
+                            let id = hub.reserve_id();
+                            conn::spawn::<Ch, _, _, _>(id, addr, handshake, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending(outbox)));
+                        }
+                        #[cfg(feature = "tls")]
+                        ListenKind::Tls(tls) => {
+                            let max_frame_len = config.max_frame_len;
+                            let handshake = async move {
+                                let session = tls.accept(stream).await?;
+                                Ok(crate::connection::tls::tls(session, max_frame_len))
                             };
                             let id = hub.reserve_id();
                             conn::spawn::<Ch, _, _, _>(id, addr, handshake, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending(outbox)));
@@ -884,6 +901,16 @@ impl<Ch: Channel> ServerHandle<Ch> {
             .map(|(_, addr)| *addr)
     }
 
+    /// The address of the first TLS listener, if there is one.
+    #[cfg(feature = "tls")]
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.shared
+            .local_addrs
+            .iter()
+            .find(|(transport, _)| *transport == Transport::Tls)
+            .map(|(_, addr)| *addr)
+    }
+
     /// Whether the server has not been told to shut down yet.
     pub fn is_running(&self) -> bool {
         !self.shared.shutdown.is_cancelled()
@@ -940,6 +967,12 @@ impl<Ch: Channel> BackgroundServer<Ch> {
     #[cfg(feature = "websocket")]
     pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.handle.ws_addr()
+    }
+
+    /// The address of the first TLS listener, if there is one.
+    #[cfg(feature = "tls")]
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.handle.tls_addr()
     }
 
     /// A handle to the server.
