@@ -369,3 +369,46 @@ async fn a_client_that_does_not_trust_the_certificate_fails_to_connect_clearly()
     })
     .await
 }
+
+#[tokio::test]
+async fn a_server_can_serve_tls_only_on_its_main_address() {
+    within(async {
+        let certs = TestCerts::generate();
+        let log = Log::default();
+        let (addr, handle, _task) = serve(game_builder(&log).tls(certs.server())).await;
+        assert_eq!(handle.tls_addr(), Some(addr));
+        assert_eq!(
+            handle.local_addrs(),
+            &[(repod::server::Transport::Tls, addr)]
+        );
+        let mut secure = AsyncClient::builder()
+            .tls(certs.client())
+            .connect_async(addr)
+            .await
+            .expect("connect over TLS");
+        secure.send(&Echo { n: 9 }).unwrap();
+        assert_eq!(next_of::<Echo>(&mut secure).await, Echo { n: 9 });
+        // A plain client is not served there.
+        let error = AsyncClient::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .connect_async(addr)
+            .await;
+        match error {
+            // The TCP connect succeeds; the first frame never comes.
+            Ok(mut clear) => {
+                clear.send(&Echo { n: 1 }).unwrap();
+                loop {
+                    let event = clear.recv().await.expect("events until the end");
+                    assert_ne!(event.action(), "echo");
+                    assert_ne!(event.action(), "connected");
+                    if event.action() == "disconnected" {
+                        break;
+                    }
+                }
+            }
+            Err(error) => panic!("the TCP connect itself failed: {error}"),
+        }
+        handle.shutdown();
+    })
+    .await
+}

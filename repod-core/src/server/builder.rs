@@ -477,17 +477,19 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
+    /// The transport of the main listener: plain TCP unless [`tls`](Self::tls) was set.
+    fn main_kind(&self) -> ListenKind {
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.main_tls {
+            return ListenKind::Tls(config.clone());
+        }
+        ListenKind::Tcp
+    }
+
     /// The listeners to bind: the main one on `addr`, then the others.
     fn listen_specs(&self, addr: &impl fmt::Display) -> Vec<ListenSpec> {
         let mut specs = Vec::with_capacity(1 + self.listeners.len());
-        #[cfg(feature = "tls")]
-        let main = match &self.main_tls {
-            Some(config) => ListenKind::Tls(config.clone()),
-            None => ListenKind::Tcp,
-        };
-        #[cfg(not(feature = "tls"))]
-        let main = ListenKind::Tcp;
-        specs.push((addr.to_string(), main));
+        specs.push((addr.to_string(), self.main_kind()));
         specs.extend(self.listeners.iter().cloned());
         specs
     }
@@ -505,7 +507,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
                 addr: addr.to_string(),
                 source,
             })?;
-        let mut listeners = vec![(main, ListenKind::Tcp)];
+        let mut listeners = vec![(main, self.main_kind())];
         listeners.extend(listen::bind_async(&self.listeners).await?);
         Server::from_listeners(self, listeners)
     }

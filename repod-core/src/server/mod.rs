@@ -240,13 +240,13 @@ impl<Ch: Channel> Server<Ch> {
         })
     }
 
-    /// The address the server listens on for TCP (the one given to `bind`); with port 0, the
+    /// The main address the server listens on (the one given to `bind`); with port 0, the
     /// port the system picked.
     pub fn local_addr(&self) -> SocketAddr {
         self.handle.local_addr()
     }
 
-    /// The address of every listener with its transport, the main TCP one first.
+    /// The address of every listener with its transport, the main one first.
     pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
         self.handle.local_addrs()
     }
@@ -881,12 +881,12 @@ impl<Ch: Channel> ServerHandle<Ch> {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
-    /// The address the server listens on for TCP (the one given to `bind`).
+    /// The main address the server listens on (the one given to `bind`).
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addrs[0].1
     }
 
-    /// The address of every listener with its transport, the main TCP one first.
+    /// The address of every listener with its transport, the main one first.
     pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
         &self.shared.local_addrs
     }
@@ -953,12 +953,12 @@ impl<Ch: Channel> BackgroundServer<Ch> {
         }
     }
 
-    /// The address the server listens on for TCP; with port 0, the port the system picked.
+    /// The main address the server listens on; with port 0, the port the system picked.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// The address of every listener with its transport, the main TCP one first.
+    /// The address of every listener with its transport, the main one first.
     pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
         self.handle.local_addrs()
     }
