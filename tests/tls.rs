@@ -412,3 +412,79 @@ async fn a_server_can_serve_tls_only_on_its_main_address() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_full_server_tells_a_tls_peer_after_its_handshake() {
+    within(async {
+        let certs = TestCerts::generate();
+        let log = Log::default();
+        let (_, tls, handle) = serve_both(game_builder(&log).max_connections(1), &certs).await;
+        let mut first = AsyncClient::builder()
+            .tls(certs.client())
+            .connect_async(tls)
+            .await
+            .expect("connect over TLS");
+        next_of::<repod::Connected>(&mut first).await;
+        let mut second = AsyncClient::builder()
+            .tls(certs.client())
+            .connect_async(tls)
+            .await
+            .expect("the handshake is made, to say why");
+        let mut said = Vec::new();
+        loop {
+            let event = second.recv().await.expect("events until the end");
+            match event.action() {
+                "error" => said.push(event.decode::<repod::ErrorMessage>().unwrap().message),
+                "disconnected" => break,
+                other => assert_ne!(other, "connected"),
+            }
+        }
+        assert_eq!(said, ["server full"]);
+        first.send(&Echo { n: 3 }).unwrap();
+        assert_eq!(next_of::<Echo>(&mut first).await, Echo { n: 3 });
+        handle.shutdown();
+    })
+    .await
+}
+
+#[cfg(feature = "websocket")]
+#[tokio::test]
+async fn websocket_over_tls_is_served_beside_tcp() {
+    within(async {
+        let certs = TestCerts::generate();
+        let log = Log::default();
+        let (plain, handle, _task) =
+            serve(game_builder(&log).listen_wss("127.0.0.1:0", certs.server())).await;
+        let wss = handle.wss_addr().expect("a wss listener");
+        let url = format!("wss://127.0.0.1:{}/play", wss.port());
+        let mut secure = AsyncClient::builder()
+            .tls(certs.client())
+            .connect_async(url.as_str())
+            .await
+            .expect("connect over wss");
+        next_of::<repod::Connected>(&mut secure).await;
+        let mut clear = TestClient::connect(plain, CodecKind::Bincode).await;
+        secure
+            .send(&Chat {
+                text: "over wss".into(),
+            })
+            .unwrap();
+        assert_eq!(clear.expect::<Said>().await.text, "over wss");
+        assert_eq!(next_of::<Said>(&mut secure).await.text, "over wss");
+
+        // wss:// without TLS settings, and ws:// with them, are refused before connecting.
+        let error = AsyncClient::builder()
+            .connect_async(url.as_str())
+            .await
+            .expect_err("wss:// without TLS settings");
+        assert!(error.to_string().contains("TLS settings"), "{error}");
+        let error = AsyncClient::builder()
+            .tls(certs.client())
+            .connect_async(format!("ws://127.0.0.1:{}/", wss.port()).as_str())
+            .await
+            .expect_err("ws:// with TLS settings");
+        assert!(error.to_string().contains("wss://"), "{error}");
+        handle.shutdown();
+    })
+    .await
+}

@@ -452,6 +452,23 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
+    /// Also listens for WebSocket connections inside TLS (`wss://`) on `addr`, with this
+    /// certificate (features `websocket` and `tls`; port 0 picks a free port, read it with
+    /// [`Server::wss_addr`]): what a browser page served over HTTPS must use. Its peers are
+    /// WebSocket peers as described at [`listen_ws`](Self::listen_ws); the TLS handshake and
+    /// the upgrade together must be done within the
+    /// [`handshake_timeout`](Self::handshake_timeout).
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub fn listen_wss(
+        mut self,
+        addr: impl fmt::Display,
+        config: crate::tls::TlsServerConfig,
+    ) -> Self {
+        self.listeners
+            .push((addr.to_string(), ListenKind::WebSocketTls(config)));
+        self
+    }
+
     /// Serves TLS, with this certificate, on the main address (the one given to
     /// [`bind`](Self::bind), [`launch`](Self::launch) or
     /// [`start_background`](Self::start_background)) instead of plain TCP (feature `tls`).

@@ -23,6 +23,9 @@ pub enum Transport {
     /// TLS over TCP, framed inside as plain TCP is (feature `tls`).
     #[cfg(feature = "tls")]
     Tls,
+    /// WebSocket over TLS (features `websocket` and `tls`).
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    WebSocketTls,
 }
 
 impl fmt::Display for Transport {
@@ -33,6 +36,8 @@ impl fmt::Display for Transport {
             Transport::WebSocket => "ws",
             #[cfg(feature = "tls")]
             Transport::Tls => "tls",
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            Transport::WebSocketTls => "wss",
         })
     }
 }
@@ -51,6 +56,9 @@ pub(crate) enum ListenKind {
     /// TLS: the TLS handshake first, with this certificate.
     #[cfg(feature = "tls")]
     Tls(crate::tls::TlsServerConfig),
+    /// WebSocket over TLS: the TLS handshake, then the HTTP upgrade.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    WebSocketTls(crate::tls::TlsServerConfig),
 }
 
 impl ListenKind {
@@ -61,6 +69,8 @@ impl ListenKind {
             ListenKind::WebSocket => Transport::WebSocket,
             #[cfg(feature = "tls")]
             ListenKind::Tls(_) => Transport::Tls,
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            ListenKind::WebSocketTls(_) => Transport::WebSocketTls,
         }
     }
 }

@@ -265,6 +265,13 @@ impl<Ch: Channel> Server<Ch> {
         self.handle.tls_addr()
     }
 
+    /// The address of the first WebSocket-over-TLS listener (see
+    /// [`ServerBuilder::listen_wss`]), if there is one.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.handle.wss_addr()
+    }
+
     /// A handle to reach the server from other tasks and threads.
     pub fn handle(&self) -> ServerHandle<Ch> {
         self.handle.clone()
@@ -434,6 +441,18 @@ impl<Ch: Channel> Server<Ch> {
                             let id = hub.reserve_id();
                             conn::spawn::<Ch, _, _, _>(id, addr, handshake, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending(outbox)));
                         }
+                        #[cfg(all(feature = "websocket", feature = "tls"))]
+                        ListenKind::WebSocketTls(tls) => {
+                            let options = ws_options.clone();
+                            let max_frame_len = config.max_frame_len;
+                            let handshake = async move {
+                                let session = tls.accept(stream).await?;
+                                let session = crate::connection::tls::Tls::from(session);
+                                crate::connection::ws::accept(session, &options, max_frame_len).await
+                            };
+                            let id = hub.reserve_id();
+                            conn::spawn::<Ch, _, _, _>(id, addr, handshake, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending(outbox)));
+                        }
                         #[cfg(feature = "tls")]
                         ListenKind::Tls(tls) => {
                             let max_frame_len = config.max_frame_len;
@@ -515,6 +534,20 @@ async fn refuse(mut stream: TcpStream, kind: ListenKind, frame: Bytes, with: Ref
             let _ = tokio::time::timeout(REFUSE_HANDSHAKE_TIME, async {
                 let (_reader, mut writer) =
                     crate::connection::ws::accept(stream, &with.ws_options, with.max_frame_len)
+                        .await?;
+                writer.feed(frame).await?;
+                writer.flush().await?;
+                writer.shutdown().await
+            })
+            .await;
+        }
+        #[cfg(all(feature = "websocket", feature = "tls"))]
+        ListenKind::WebSocketTls(tls) => {
+            use crate::connection::transport::FrameWriter;
+            let _ = tokio::time::timeout(REFUSE_HANDSHAKE_TIME, async {
+                let session = crate::connection::tls::Tls::from(tls.accept(stream).await?);
+                let (_reader, mut writer) =
+                    crate::connection::ws::accept(session, &with.ws_options, with.max_frame_len)
                         .await?;
                 writer.feed(frame).await?;
                 writer.flush().await?;
@@ -966,6 +999,16 @@ impl<Ch: Channel> ServerHandle<Ch> {
             .map(|(_, addr)| *addr)
     }
 
+    /// The address of the first WebSocket-over-TLS listener, if there is one.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.shared
+            .local_addrs
+            .iter()
+            .find(|(transport, _)| *transport == Transport::WebSocketTls)
+            .map(|(_, addr)| *addr)
+    }
+
     /// Whether the server has not been told to shut down yet.
     pub fn is_running(&self) -> bool {
         !self.shared.shutdown.is_cancelled()
@@ -1028,6 +1071,12 @@ impl<Ch: Channel> BackgroundServer<Ch> {
     #[cfg(feature = "tls")]
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.handle.tls_addr()
+    }
+
+    /// The address of the first WebSocket-over-TLS listener, if there is one.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.handle.wss_addr()
     }
 
     /// A handle to the server.
