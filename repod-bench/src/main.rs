@@ -207,7 +207,8 @@ struct Cli {
 
     /// Also measure what TLS costs repod: round trips, throughput and connects over TLS
     /// against plain TCP to the same server (needs the `tls` feature:
-    /// `cargo run --release -p repod-bench --features tls -- --tls`).
+    /// `cargo run --release -p repod-bench --features tls -- --tls`). `--only tls` runs
+    /// this workload alone.
     #[arg(long)]
     tls: bool,
 
@@ -577,7 +578,7 @@ async fn bench(cli: &Cli) -> io::Result<()> {
     if wants("rpc") {
         rpc_workload(plan).await?;
     }
-    if cli.tls {
+    if cli.tls || wants("tls") {
         #[cfg(feature = "tls")]
         tls::run(&plan.codecs, plan.duration, plan.runs, cli.window).await?;
         #[cfg(not(feature = "tls"))]
