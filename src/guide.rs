@@ -22,7 +22,7 @@
 //! 11. [Limits and tuning](limits).
 //! 12. [Performance](performance): the benchmarks against a plain tokio baseline.
 //! 13. [Robustness](robustness): fuzzing and the soak test.
-//! 14. [Going online](online): authentication, idle timeouts and heartbeats, rate limits.
+//! 14. [Going online](online): authentication, TLS, idle timeouts and heartbeats, rate limits.
 //! 15. [Reconnecting and resuming](reconnect): backoff, resumable sessions, what they
 //!     guarantee, session tokens.
 #![cfg_attr(

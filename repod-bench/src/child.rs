@@ -16,6 +16,9 @@ pub struct ServerProcess {
     child: Child,
     stdout: Lines<BufReader<ChildStdout>>,
     pub addr: SocketAddr,
+    /// Where it serves TLS, if it said so (a `TLS <addr>` line before `LISTENING`).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub tls_addr: Option<SocketAddr>,
 }
 
 impl ServerProcess {
@@ -68,7 +71,12 @@ impl ServerProcess {
             .spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut stdout = BufReader::new(stdout).lines();
-        let line = stdout.next_line().await?.unwrap_or_default();
+        let mut line = stdout.next_line().await?.unwrap_or_default();
+        let mut tls_addr = None;
+        if let Some(addr) = line.trim().strip_prefix("TLS ") {
+            tls_addr = addr.parse().ok();
+            line = stdout.next_line().await?.unwrap_or_default();
+        }
         let addr = line
             .trim()
             .strip_prefix("LISTENING ")
@@ -78,6 +86,7 @@ impl ServerProcess {
             child,
             stdout,
             addr,
+            tls_addr,
         })
     }
 

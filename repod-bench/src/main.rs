@@ -22,6 +22,8 @@ mod repod_impl;
 mod report;
 mod rooms;
 mod rpc;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "websocket")]
 mod ws;
 
@@ -203,6 +205,13 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "baseline,repod")]
     impls: Vec<String>,
 
+    /// Also measure what TLS costs repod: round trips, throughput and connects over TLS
+    /// against plain TCP to the same server (needs the `tls` feature:
+    /// `cargo run --release -p repod-bench --features tls -- --tls`). `--only tls` runs
+    /// this workload alone.
+    #[arg(long)]
+    tls: bool,
+
     /// `ws`: the rtt and fanout workloads also run repod over WebSocket (a `repod-ws` column
     /// next to repod over TCP, same run; needs the `websocket` feature). `tcp`: TCP only.
     #[arg(long, default_value = "tcp")]
@@ -239,6 +248,17 @@ enum Cmd {
         imp: String,
         #[arg(long)]
         codec: CodecKind,
+    },
+    /// Runs repod's server with a TLS listener beside TCP (used by `--tls`).
+    #[command(hide = true)]
+    ServeTls {
+        #[arg(long)]
+        codec: CodecKind,
+        #[arg(long)]
+        echo: bool,
+        /// The directory holding `cert.pem` and `key.pem`.
+        #[arg(long)]
+        dir: std::path::PathBuf,
     },
     /// Runs a share of the rooms workload's clients (used by the bench itself).
     #[command(hide = true)]
@@ -298,6 +318,11 @@ fn main() {
             rooms,
         }) => rooms::client_main(addr, codec, first, count, rooms),
         Some(Cmd::ServeRpc { ref imp, codec }) => serve_rpc(imp, codec),
+        Some(Cmd::ServeTls {
+            codec,
+            echo,
+            ref dir,
+        }) => serve_tls(codec, echo, dir),
         None => runtime().and_then(|rt| rt.block_on(bench(&cli))),
     };
     if let Err(e) = result {
@@ -354,6 +379,22 @@ fn serve_rpc(name: &str, codec: CodecKind) -> io::Result<()> {
             other => Err(io::Error::other(format!("unknown rpc server {other:?}"))),
         }
     })
+}
+
+/// Serves the `--tls` workload until the parent closes our stdin.
+fn serve_tls(codec: CodecKind, echo: bool, dir: &std::path::Path) -> io::Result<()> {
+    std::thread::spawn(|| {
+        use std::io::Read;
+        let _ = io::stdin().lock().read_to_end(&mut Vec::new());
+        std::process::exit(0);
+    });
+    #[cfg(feature = "tls")]
+    return runtime()?.block_on(tls::serve(codec, echo, dir));
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (codec, echo, dir);
+        Err(io::Error::other("built without the `tls` feature"))
+    }
 }
 
 /// Tells the parent process where a server child listens (its first line of output).
@@ -536,6 +577,14 @@ async fn bench(cli: &Cli) -> io::Result<()> {
     }
     if wants("rpc") {
         rpc_workload(plan).await?;
+    }
+    if cli.tls || wants("tls") {
+        #[cfg(feature = "tls")]
+        tls::run(&plan.codecs, plan.duration, plan.runs, cli.window).await?;
+        #[cfg(not(feature = "tls"))]
+        return Err(io::Error::other(
+            "--tls needs the `tls` feature: cargo run --release -p repod-bench --features tls -- --tls",
+        ));
     }
     if wants("memory") {
         let mut t = Table::new("Memory: server RSS per idle connection", report::bytes);

@@ -7,7 +7,7 @@
 
 use std::io;
 
-use repod::server::{Server, ServerContext};
+use repod::server::{Server, ServerBuilder, ServerContext};
 use repod::Context;
 
 use crate::proto::{JoinRoom, Move, Ping, Pong, RoomState, State, Tick};
@@ -89,16 +89,20 @@ fn room_tick(
     }
 }
 
+/// repod's bench server, configured as every workload runs it.
+pub fn builder(codec: repod::CodecKind, echo: bool) -> ServerBuilder<BenchChannel> {
+    Server::builder_with(BenchState { echo }, |_| BenchChannel { moves: 0 })
+        .codec(codec)
+        .max_connections(65_536)
+}
+
 async fn serve(cfg: ServeConfig, ready: Ready) -> io::Result<()> {
     serve_on(cfg, ready, false).await
 }
 
 /// Serves; with `ws`, also on a WebSocket listener, whose address is the one announced.
 pub async fn serve_on(cfg: ServeConfig, ready: Ready, ws: bool) -> io::Result<()> {
-    let mut builder =
-        Server::builder_with(BenchState { echo: cfg.echo }, |_| BenchChannel { moves: 0 })
-            .codec(cfg.codec)
-            .max_connections(65_536);
+    let mut builder = builder(cfg.codec, cfg.echo);
     if let Some(r) = cfg.rooms {
         builder = builder.tick(r.timer(), room_tick(r, cfg.codec));
     }

@@ -228,6 +228,16 @@ pub enum ConnectError {
         /// The connect timeout.
         after: std::time::Duration,
     },
+    /// The TLS handshake failed: the server's certificate is not trusted or not valid for the
+    /// server name, or the server does not speak TLS on that port.
+    #[error("TLS handshake with {addr} failed: {source}")]
+    Tls {
+        /// The address, as it was given.
+        addr: String,
+        /// What failed; for a refused certificate, its source is rustls' error.
+        #[source]
+        source: io::Error,
+    },
     /// The client's i/o thread or its runtime could not be started.
     #[error("cannot start the client's i/o thread: {0}")]
     Runtime(#[source] io::Error),

@@ -32,6 +32,8 @@ pub mod frame;
 pub mod message;
 pub mod server;
 pub mod session;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use crate::client::{
     AsyncClient, Client, ClientBuilder, ClientContext, ClientSender, ConnectError, Listener, Ticket,

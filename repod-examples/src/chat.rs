@@ -8,6 +8,7 @@
 //! | server → all | `name_changed` | `old_name`, `new_name` |
 //! | server → all | `message` | `text`, `nickname` |
 //! | server → sender | `error` | `message` (`"Invalid nickname"`, `"Invalid message"`) |
+//! | client → server, first | `login` | `token` (only when the server was started with `--token`) |
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,14 @@ pub struct PostMessage {
     /// The text; a missing key counts as empty.
     #[serde(default)]
     pub text: String,
+}
+
+/// Client → server, before anything else: the token a server started with `--token` requires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, repod::Message)]
+#[action("login")]
+pub struct Login {
+    /// The shared token.
+    pub token: String,
 }
 
 /// Server → everyone: a message was posted.

@@ -62,8 +62,20 @@ where
     let matches = ServerArgs::command().about(about).get_matches();
     let args = ServerArgs::from_arg_matches(&matches)?;
     init_tracing();
-    let builder = configure(Server::<Ch>::builder().codec(args.net.codec));
-    builder.launch_with(args.net.addr.as_str(), |handle| {
+    launch(
+        configure(Server::<Ch>::builder().codec(args.net.codec)),
+        &args.net.addr,
+    )
+}
+
+/// Runs a configured example server on `addr` with [`ServerBuilder::launch_with`]: prints
+/// `listening on <addr>` once it is bound and its signal handlers are installed, serves until
+/// SIGINT (Ctrl+C) or SIGTERM, shuts down gracefully and prints `stopped`.
+pub fn launch<Ch: Channel>(
+    builder: ServerBuilder<Ch>,
+    addr: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    builder.launch_with(addr, |handle| {
         println!("listening on {}", handle.local_addr());
         let _ = std::io::stdout().flush();
     })?;

@@ -11,7 +11,9 @@ use tokio::net::TcpStream;
 /// of them).
 ///
 /// A text address starting with `ws://` (`"ws://127.0.0.1:5072/"`) connects over WebSocket
-/// instead of plain TCP, with the `websocket` feature; the port defaults to 80.
+/// instead of plain TCP, with the `websocket` feature; the port defaults to 80. One starting
+/// with `wss://` connects over WebSocket inside TLS, with the `websocket` and `tls` features
+/// and the builder's [TLS settings](super::ClientBuilder); the port defaults to 443.
 ///
 /// The address is copied when the client starts, so a borrowed one need only live for the call;
 /// host names are resolved on the client's i/o task, never on the caller's thread.
@@ -46,6 +48,8 @@ pub enum Target {
 pub(crate) enum Scheme {
     /// `ws://`
     Ws,
+    /// `wss://`: WebSocket over TLS.
+    Wss,
 }
 
 /// Splits a URL into its scheme and the `host:port` of its authority (with the scheme's
@@ -56,7 +60,12 @@ pub(crate) fn parse_url(url: &str) -> std::io::Result<(Scheme, String)> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("not a URL"))?;
     let (scheme, default_port) = match scheme.to_ascii_lowercase().as_str() {
         "ws" => (Scheme::Ws, 80),
-        _ => return Err(invalid("unsupported URL scheme (ws:// is supported)")),
+        "wss" => (Scheme::Wss, 443),
+        _ => {
+            return Err(invalid(
+                "unsupported URL scheme (ws:// and wss:// are supported)",
+            ))
+        }
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.is_empty() || authority.contains('@') {
@@ -86,6 +95,34 @@ impl Target {
                 let (_, host_port) = parse_url(url)?;
                 TcpStream::connect(host_port.as_str()).await
             }
+        }
+    }
+}
+
+impl Target {
+    /// The host named by the address (a name, or an IP address without brackets), which a
+    /// TLS server's certificate is checked against; `None` for socket addresses.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn host(&self) -> Option<String> {
+        fn host_of(host_port: &str) -> Option<String> {
+            let (host, _port) = host_port.rsplit_once(':')?;
+            Some(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            )
+        }
+        match self {
+            Target::Addrs(_) => None,
+            Target::Text(text) => host_of(text),
+            Target::HostPort(host, _) => Some(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            ),
+            Target::Url(url) => parse_url(url)
+                .ok()
+                .and_then(|(_, host_port)| host_of(&host_port)),
         }
     }
 }
@@ -218,6 +255,29 @@ mod tests {
             "ws://127.0.0.1:5072/play".target(),
             Target::Url("ws://127.0.0.1:5072/play".into())
         );
+    }
+
+    #[test]
+    fn the_host_of_an_address_is_what_a_certificate_must_name() {
+        let v4: SocketAddr = "127.0.0.1:5071".parse().unwrap();
+        assert_eq!(v4.target().host(), None);
+        assert_eq!(
+            "game.example.com:5071".target().host().as_deref(),
+            Some("game.example.com")
+        );
+        assert_eq!(
+            ("game.example.com", 5071).target().host().as_deref(),
+            Some("game.example.com")
+        );
+        assert_eq!(
+            Target::Text("[::1]:5071".into()).host().as_deref(),
+            Some("::1")
+        );
+        assert_eq!(
+            "wss://game.example.com/play".target().host().as_deref(),
+            Some("game.example.com")
+        );
+        assert_eq!("wss://[::1]:9000/".target().host().as_deref(), Some("::1"));
     }
 
     #[test]

@@ -33,8 +33,8 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Settings of a client connection; terminals [`connect`](ClientBuilder::connect) (game loop)
 /// and [`connect_async`](ClientBuilder::connect_async) (tokio).
 ///
-/// Setters take and return the builder by value, like the server's; it is `Copy`, so one
-/// builder can be kept and connect any number of times.
+/// Setters take and return the builder by value, like the server's; the terminals borrow it,
+/// so one builder can be kept (or cloned) and connect any number of times.
 ///
 /// ```no_run
 /// use repod_core::{Client, CodecKind};
@@ -46,7 +46,7 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// let other = builder.connect("127.0.0.1:31426")?;
 /// # Ok::<(), repod_core::ConnectError>(())
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `connect` or `connect_async` is called"]
 pub struct ClientBuilder {
     codec: CodecKind,
@@ -61,6 +61,7 @@ pub struct ClientBuilder {
     tcp_keepalive: Option<Duration>,
     reconnect: Option<Backoff>,
     resume: bool,
+    tls: Option<conn::ClientTls>,
 }
 
 impl Default for ClientBuilder {
@@ -85,6 +86,7 @@ impl ClientBuilder {
             tcp_keepalive: Some(crate::server::DEFAULT_TCP_KEEPALIVE),
             reconnect: None,
             resume: false,
+            tls: None,
         }
     }
 
@@ -211,6 +213,17 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects over TLS, trusting what `config` trusts (feature `tls`). The handshake is part
+    /// of connecting: it must finish within the [connect timeout](Self::connect_timeout), and
+    /// a server whose certificate is not trusted, or not valid for the server name, fails the
+    /// connect with [`ConnectError::Tls`]. The server serves TLS on a listener of its own
+    /// (`ServerBuilder::listen_tls`). The default is plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsClientConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Starts a game-loop [`Client`] connecting to `addr`; returns at once.
     ///
     /// The connection is made on the client's i/o thread; its outcome arrives through
@@ -277,6 +290,7 @@ impl ClientBuilder {
             self.connect_timeout,
             self.tcp_keepalive,
             self.max_frame_len,
+            self.tls.as_ref(),
         )
         .await?;
         let (shared, outbox, events_tx, events_rx) = self.parts();
@@ -318,6 +332,7 @@ impl ClientBuilder {
             heartbeat: self.heartbeat,
             tcp_keepalive: self.tcp_keepalive,
             resume: self.resume,
+            tls: self.tls.clone(),
         }
     }
 

@@ -174,7 +174,7 @@ impl Shared {
 }
 
 /// Settings the connection task needs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct TaskConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) close_timeout: Duration,
@@ -182,7 +182,17 @@ pub(crate) struct TaskConfig {
     pub(crate) tcp_keepalive: Option<Duration>,
     /// Whether the client asks for resumable sessions.
     pub(crate) resume: bool,
+    /// Connect over TLS with these settings.
+    pub(crate) tls: Option<ClientTls>,
 }
+
+/// A client's TLS settings (there are none without the `tls` feature).
+#[cfg(feature = "tls")]
+pub(crate) type ClientTls = crate::tls::TlsClientConfig;
+/// A client's TLS settings (there are none without the `tls` feature).
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Clone)]
+pub(crate) enum ClientTls {}
 
 /// An established connection, its handshake (if its transport has one) done.
 pub(crate) enum Connection {
@@ -194,45 +204,116 @@ pub(crate) enum Connection {
         crate::connection::ws::WsReader<TcpStream>,
         crate::connection::ws::WsWriter<TcpStream>,
     ),
+    /// TLS, its handshake done.
+    #[cfg(feature = "tls")]
+    Tls(
+        crate::connection::tls::TlsReader,
+        crate::connection::tls::TlsWriter,
+    ),
+    /// WebSocket over TLS, upgraded.
+    #[cfg(all(feature = "tls", feature = "websocket"))]
+    Wss(
+        crate::connection::ws::WsReader<crate::connection::tls::Tls>,
+        crate::connection::ws::WsWriter<crate::connection::tls::Tls>,
+    ),
 }
 
-/// Opens the connection and makes its transport's handshake, bounded by `timeout` as a
-/// whole.
+/// Why opening a connection failed, before it is told with the address.
+enum Failure {
+    /// Connecting, or a transport's handshake other than TLS's.
+    Io(io::Error),
+    /// The TLS handshake.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Tls(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Self {
+        Failure::Io(error)
+    }
+}
+
+/// Opens the connection and makes its transport's handshakes (TLS, WebSocket), bounded by
+/// `timeout` as a whole.
 pub(crate) async fn connect(
     target: &Target,
     label: &str,
     timeout: Duration,
     tcp_keepalive: Option<Duration>,
     max_frame_len: usize,
+    tls: Option<&ClientTls>,
 ) -> Result<Connection, ConnectError> {
+    #[cfg(not(any(feature = "tls", feature = "websocket")))]
+    let _ = max_frame_len;
     let connecting = async {
         let stream = target.connect().await?;
         transport::set_keepalive(&stream, tcp_keepalive);
-        let Target::Url(url) = target else {
-            return Ok(Connection::Tcp(stream));
+        let scheme = match target {
+            Target::Url(url) => Some(parse_url(url)?.0),
+            _ => None,
         };
-        let (scheme, _) = parse_url(url)?;
-        match scheme {
+        match (scheme, tls) {
+            (None, None) => Ok(Connection::Tcp(stream)),
+            #[cfg(feature = "tls")]
+            (None, Some(tls)) => {
+                let host = server_host(target, &stream);
+                let session = tls
+                    .connect(host.as_deref(), stream)
+                    .await
+                    .map_err(Failure::Tls)?;
+                let (reader, writer) = crate::connection::tls::tls(session, max_frame_len);
+                Ok(Connection::Tls(reader, writer))
+            }
+            #[cfg(not(feature = "tls"))]
+            (None, Some(tls)) => match *tls {},
             #[cfg(feature = "websocket")]
-            Scheme::Ws => {
+            (Some(Scheme::Ws), None) => {
                 let _ = stream.set_nodelay(true);
+                let url = target.to_string();
                 let (reader, writer) =
-                    crate::connection::ws::connect(url, stream, max_frame_len).await?;
+                    crate::connection::ws::connect(&url, stream, max_frame_len).await?;
                 Ok(Connection::Ws(reader, writer))
             }
             #[cfg(not(feature = "websocket"))]
-            Scheme::Ws => {
-                let _ = (stream, max_frame_len);
-                Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "ws:// addresses need repod's `websocket` feature",
-                ))
+            (Some(Scheme::Ws), None) => Err(Failure::Io(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "ws:// addresses need repod's `websocket` feature",
+            ))),
+            (Some(Scheme::Ws), Some(_)) => Err(Failure::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a ws:// address is plain WebSocket: use wss:// for WebSocket over TLS",
+            ))),
+            (Some(Scheme::Wss), None) => Err(Failure::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "wss:// addresses need the client's TLS settings (ClientBuilder::tls)",
+            ))),
+            #[cfg(all(feature = "tls", feature = "websocket"))]
+            (Some(Scheme::Wss), Some(tls)) => {
+                let host = server_host(target, &stream);
+                let session = tls
+                    .connect(host.as_deref(), stream)
+                    .await
+                    .map_err(Failure::Tls)?;
+                let session = crate::connection::tls::Tls::from(session);
+                let url = target.to_string();
+                let (reader, writer) =
+                    crate::connection::ws::connect(&url, session, max_frame_len).await?;
+                Ok(Connection::Wss(reader, writer))
             }
+            #[cfg(not(all(feature = "tls", feature = "websocket")))]
+            (Some(Scheme::Wss), Some(_)) => Err(Failure::Io(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "wss:// addresses need repod's `websocket` feature",
+            ))),
         }
     };
     match tokio::time::timeout(timeout, connecting).await {
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(source)) => Err(ConnectError::Io {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(Failure::Io(source))) => Err(ConnectError::Io {
+            addr: label.to_owned(),
+            source,
+        }),
+        Ok(Err(Failure::Tls(source))) => Err(ConnectError::Tls {
             addr: label.to_owned(),
             source,
         }),
@@ -240,6 +321,16 @@ pub(crate) async fn connect(
             addr: label.to_owned(),
             after: timeout,
         }),
+    }
+}
+
+/// The host the server's certificate is checked against, unless the TLS settings name one:
+/// the host of the address, or the IP address connected to.
+#[cfg(feature = "tls")]
+fn server_host(target: &Target, stream: &TcpStream) -> Option<String> {
+    match target.host() {
+        Some(host) => Some(host),
+        None => stream.peer_addr().ok().map(|addr| addr.ip().to_string()),
     }
 }
 
@@ -262,6 +353,7 @@ pub(crate) async fn connect_and_run(
             config.connect_timeout,
             config.tcp_keepalive,
             shared.max_frame_len,
+            config.tls.as_ref(),
         );
         tokio::pin!(connecting);
         tokio::select! {
@@ -319,6 +411,14 @@ pub(crate) async fn run(
         }
         #[cfg(feature = "websocket")]
         Connection::Ws(reader, writer) => {
+            run_on((reader, writer), label, shared, outbox, events, config).await
+        }
+        #[cfg(feature = "tls")]
+        Connection::Tls(reader, writer) => {
+            run_on((reader, writer), label, shared, outbox, events, config).await
+        }
+        #[cfg(all(feature = "tls", feature = "websocket"))]
+        Connection::Wss(reader, writer) => {
             run_on((reader, writer), label, shared, outbox, events, config).await
         }
     }

@@ -59,7 +59,7 @@ pub(crate) async fn run(
                     break "closed by client".to_owned();
                 }
                 let result = tokio::select! {
-                    result = conn::connect(&target, &label, config.connect_timeout, config.tcp_keepalive, shared.max_frame_len) => Some(result),
+                    result = conn::connect(&target, &label, config.connect_timeout, config.tcp_keepalive, shared.max_frame_len, config.tls.as_ref()) => Some(result),
                     () = closing.cancelled() => None,
                 };
                 match result {
@@ -85,7 +85,7 @@ pub(crate) async fn run(
         tracing::debug!(target: "repod::client", addr = %label, "connected");
         shared.mark_connected();
         conn::emit(&events, codec, &SocketConnect).await;
-        let end = connection(stream, &shared, &mut outbox, &events, config).await;
+        let end = connection(stream, &shared, &mut outbox, &events, config.clone()).await;
         if let Some(link) = &shared.link {
             link.detach();
         }
@@ -167,6 +167,14 @@ async fn connection(
         }
         #[cfg(feature = "websocket")]
         Connection::Ws(reader, writer) => {
+            connection_on((reader, writer), shared, outbox, events, config).await
+        }
+        #[cfg(feature = "tls")]
+        Connection::Tls(reader, writer) => {
+            connection_on((reader, writer), shared, outbox, events, config).await
+        }
+        #[cfg(all(feature = "tls", feature = "websocket"))]
+        Connection::Wss(reader, writer) => {
             connection_on((reader, writer), shared, outbox, events, config).await
         }
     }

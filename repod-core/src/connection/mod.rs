@@ -17,6 +17,8 @@
 
 mod outbox;
 pub(crate) mod stream;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod writer;
 #[cfg(feature = "websocket")]

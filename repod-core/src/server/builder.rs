@@ -109,7 +109,7 @@ impl Default for ServerConfig {
 /// | [`idle_timeout`](Self::idle_timeout) | none |
 /// | [`rate_limit`](Self::rate_limit) | none |
 /// | [`tcp_keepalive`](Self::tcp_keepalive) | probes after 30 s of silence |
-/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s (listeners with a handshake, such as WebSocket) |
+/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s (listeners with a handshake: TLS, WebSocket) |
 /// | [`resume`](Self::resume) | none: a peer that drops is closed at once |
 ///
 /// ```no_run
@@ -138,6 +138,9 @@ pub struct ServerBuilder<Ch: Channel> {
     pub(crate) auth: Option<Auth>,
     /// Listeners beside the one given to `bind`, `launch` or `start_background`.
     pub(crate) listeners: Vec<ListenSpec>,
+    /// TLS on the main listener instead of plain TCP.
+    #[cfg(feature = "tls")]
+    pub(crate) main_tls: Option<crate::tls::TlsServerConfig>,
     #[cfg(feature = "websocket")]
     pub(crate) ws_options: crate::connection::ws::WsOptions,
 }
@@ -164,6 +167,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             tick: None,
             auth: None,
             listeners: Vec::new(),
+            #[cfg(feature = "tls")]
+            main_tls: None,
             #[cfg(feature = "websocket")]
             ws_options: Default::default(),
         }
@@ -398,7 +403,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
-    /// How long a connection on a listener with a handshake (a WebSocket upgrade) may take
+    /// How long a connection on a listener with a handshake (TLS, a WebSocket upgrade) may take
     /// to complete it, from its acceptance. A peer that stalls, or sends something else, is
     /// closed without a channel: no `on_connect` or `on_close` runs for it. The handshake
     /// runs on the connection's own task, so a slow one holds up nobody else; while it runs,
@@ -429,6 +434,56 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
+    /// Also listens for TLS connections on `addr`, with this certificate (feature `tls`; port 0
+    /// picks a free port, read it with [`Server::tls_addr`]). Bound with the main address by
+    /// [`bind`](Self::bind), [`launch`](Self::launch) or
+    /// [`start_background`](Self::start_background); may be called more than once.
+    ///
+    /// TLS peers are ordinary channels of the same server: the same ids, groups, broadcasts,
+    /// codec, limits, authentication and timeouts as TCP peers; inside TLS, frames are exactly
+    /// those of plain TCP. The TLS handshake runs on the connection's own task and must be
+    /// done within the [`handshake_timeout`](Self::handshake_timeout); a peer that fails it (a
+    /// plaintext client, a client that does not trust the certificate) or stalls is closed
+    /// without ever having a channel. To serve TLS only, use [`tls`](Self::tls) instead.
+    #[cfg(feature = "tls")]
+    pub fn listen_tls(
+        mut self,
+        addr: impl fmt::Display,
+        config: crate::tls::TlsServerConfig,
+    ) -> Self {
+        self.listeners
+            .push((addr.to_string(), ListenKind::Tls(config)));
+        self
+    }
+
+    /// Also listens for WebSocket connections inside TLS (`wss://`) on `addr`, with this
+    /// certificate (features `websocket` and `tls`; port 0 picks a free port, read it with
+    /// [`Server::wss_addr`]): what a browser page served over HTTPS must use. Its peers are
+    /// WebSocket peers as described at [`listen_ws`](Self::listen_ws); the TLS handshake and
+    /// the upgrade together must be done within the
+    /// [`handshake_timeout`](Self::handshake_timeout).
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub fn listen_wss(
+        mut self,
+        addr: impl fmt::Display,
+        config: crate::tls::TlsServerConfig,
+    ) -> Self {
+        self.listeners
+            .push((addr.to_string(), ListenKind::WebSocketTls(config)));
+        self
+    }
+
+    /// Serves TLS, with this certificate, on the main address (the one given to
+    /// [`bind`](Self::bind), [`launch`](Self::launch) or
+    /// [`start_background`](Self::start_background)) instead of plain TCP (feature `tls`).
+    /// Its connections are TLS connections as described at [`listen_tls`](Self::listen_tls).
+    /// The default is plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsServerConfig) -> Self {
+        self.main_tls = Some(config);
+        self
+    }
+
     /// Accepts a WebSocket upgrade from a web page only if its `Origin` header is one of
     /// `origins` (such as `"https://game.example.com"`, or `"http://localhost:8080"`); a page
     /// of another origin is refused with HTTP 403. Requests without an `Origin` header (not
@@ -444,10 +499,19 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
+    /// The transport of the main listener: plain TCP unless [`tls`](Self::tls) was set.
+    fn main_kind(&self) -> ListenKind {
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.main_tls {
+            return ListenKind::Tls(config.clone());
+        }
+        ListenKind::Tcp
+    }
+
     /// The listeners to bind: the main one on `addr`, then the others.
     fn listen_specs(&self, addr: &impl fmt::Display) -> Vec<ListenSpec> {
         let mut specs = Vec::with_capacity(1 + self.listeners.len());
-        specs.push((addr.to_string(), ListenKind::Tcp));
+        specs.push((addr.to_string(), self.main_kind()));
         specs.extend(self.listeners.iter().cloned());
         specs
     }
@@ -496,7 +560,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
                 addr: addr.to_string(),
                 source,
             })?;
-        let mut listeners = vec![(main, ListenKind::Tcp)];
+        let mut listeners = vec![(main, self.main_kind())];
         listeners.extend(listen::bind_async(&self.listeners).await?);
         Server::from_listeners(self, listeners)
     }
@@ -610,6 +674,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             tick,
             auth: _,
             listeners: _,
+            #[cfg(feature = "tls")]
+                main_tls: _,
             #[cfg(feature = "websocket")]
                 ws_options: _,
         } = self;

@@ -20,6 +20,12 @@ pub enum Transport {
     /// WebSocket: one binary message per payload (feature `websocket`).
     #[cfg(feature = "websocket")]
     WebSocket,
+    /// TLS over TCP, framed inside as plain TCP is (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls,
+    /// WebSocket over TLS (features `websocket` and `tls`).
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    WebSocketTls,
 }
 
 impl fmt::Display for Transport {
@@ -28,6 +34,10 @@ impl fmt::Display for Transport {
             Transport::Tcp => "tcp",
             #[cfg(feature = "websocket")]
             Transport::WebSocket => "ws",
+            #[cfg(feature = "tls")]
+            Transport::Tls => "tls",
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            Transport::WebSocketTls => "wss",
         })
     }
 }
@@ -43,6 +53,12 @@ pub(crate) enum ListenKind {
     /// WebSocket: the HTTP upgrade first.
     #[cfg(feature = "websocket")]
     WebSocket,
+    /// TLS: the TLS handshake first, with this certificate.
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::TlsServerConfig),
+    /// WebSocket over TLS: the TLS handshake, then the HTTP upgrade.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    WebSocketTls(crate::tls::TlsServerConfig),
 }
 
 impl ListenKind {
@@ -51,6 +67,10 @@ impl ListenKind {
             ListenKind::Tcp => Transport::Tcp,
             #[cfg(feature = "websocket")]
             ListenKind::WebSocket => Transport::WebSocket,
+            #[cfg(feature = "tls")]
+            ListenKind::Tls(_) => Transport::Tls,
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            ListenKind::WebSocketTls(_) => Transport::WebSocketTls,
         }
     }
 }

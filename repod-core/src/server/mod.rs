@@ -246,13 +246,13 @@ impl<Ch: Channel> Server<Ch> {
         })
     }
 
-    /// The address the server listens on for TCP (the one given to `bind`); with port 0, the
+    /// The main address the server listens on (the one given to `bind`); with port 0, the
     /// port the system picked.
     pub fn local_addr(&self) -> SocketAddr {
         self.handle.local_addr()
     }
 
-    /// The address of every listener with its transport, the main TCP one first.
+    /// The address of every listener with its transport, the main one first.
     pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
         self.handle.local_addrs()
     }
@@ -262,6 +262,20 @@ impl<Ch: Channel> Server<Ch> {
     #[cfg(feature = "websocket")]
     pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.handle.ws_addr()
+    }
+
+    /// The address of the first TLS listener (see [`ServerBuilder::listen_tls`] and
+    /// [`ServerBuilder::tls`]), if there is one.
+    #[cfg(feature = "tls")]
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.handle.tls_addr()
+    }
+
+    /// The address of the first WebSocket-over-TLS listener (see
+    /// [`ServerBuilder::listen_wss`]), if there is one.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.handle.wss_addr()
     }
 
     /// A handle to reach the server from other tasks and threads.
@@ -344,7 +358,7 @@ impl<Ch: Channel> Server<Ch> {
         let refusal = Refusal {
             #[cfg(feature = "websocket")]
             ws_options: ws_options.clone(),
-            #[cfg(feature = "websocket")]
+            #[cfg(any(feature = "websocket", feature = "tls"))]
             max_frame_len: config.max_frame_len,
         };
         let full_frame = config
@@ -443,6 +457,28 @@ impl<Ch: Channel> Server<Ch> {
                             let id = hub.reserve_id();
                             conn::spawn::<Ch, _, _, _>(id, addr, handshake, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending(outbox)));
                         }
+                        #[cfg(all(feature = "websocket", feature = "tls"))]
+                        ListenKind::WebSocketTls(tls) => {
+                            let options = ws_options.clone();
+                            let max_frame_len = config.max_frame_len;
+                            let handshake = async move {
+                                let session = tls.accept(stream).await?;
+                                let session = crate::connection::tls::Tls::from(session);
+                                crate::connection::ws::accept(session, &options, max_frame_len).await
+                            };
+                            let id = hub.reserve_id();
+                            conn::spawn::<Ch, _, _, _>(id, addr, handshake, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending(outbox)));
+                        }
+                        #[cfg(feature = "tls")]
+                        ListenKind::Tls(tls) => {
+                            let max_frame_len = config.max_frame_len;
+                            let handshake = async move {
+                                let session = tls.accept(stream).await?;
+                                Ok(crate::connection::tls::tls(session, max_frame_len))
+                            };
+                            let id = hub.reserve_id();
+                            conn::spawn::<Ch, _, _, _>(id, addr, handshake, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending(outbox)));
+                        }
                     }
                 }
                 _ = tick_once(&mut interval) => {
@@ -529,6 +565,33 @@ async fn refuse(mut stream: TcpStream, kind: ListenKind, frame: Bytes, with: Ref
             })
             .await;
         }
+        #[cfg(all(feature = "websocket", feature = "tls"))]
+        ListenKind::WebSocketTls(tls) => {
+            use crate::connection::transport::FrameWriter;
+            let _ = tokio::time::timeout(REFUSE_HANDSHAKE_TIME, async {
+                let session = crate::connection::tls::Tls::from(tls.accept(stream).await?);
+                let (_reader, mut writer) =
+                    crate::connection::ws::accept(session, &with.ws_options, with.max_frame_len)
+                        .await?;
+                writer.feed(frame).await?;
+                writer.flush().await?;
+                writer.shutdown().await
+            })
+            .await;
+        }
+        #[cfg(feature = "tls")]
+        ListenKind::Tls(tls) => {
+            use crate::connection::transport::FrameWriter;
+            let _ = tokio::time::timeout(REFUSE_HANDSHAKE_TIME, async {
+                let session = tls.accept(stream).await?;
+                let (_reader, mut writer) =
+                    crate::connection::tls::tls(session, with.max_frame_len);
+                writer.feed(frame).await?;
+                writer.flush().await?;
+                writer.shutdown().await
+            })
+            .await;
+        }
     }
     let _ = with;
 }
@@ -538,13 +601,13 @@ async fn refuse(mut stream: TcpStream, kind: ListenKind, frame: Bytes, with: Ref
 struct Refusal {
     #[cfg(feature = "websocket")]
     ws_options: crate::connection::ws::WsOptions,
-    #[cfg(feature = "websocket")]
+    #[cfg(any(feature = "websocket", feature = "tls"))]
     max_frame_len: usize,
 }
 
 /// How long a refused peer of a listener with a handshake is given to make it and read why
 /// it is refused.
-#[cfg(feature = "websocket")]
+#[cfg(any(feature = "websocket", feature = "tls"))]
 const REFUSE_HANDSHAKE_TIME: Duration = Duration::from_secs(2);
 
 fn handle_event<Ch: Channel>(
@@ -949,12 +1012,12 @@ impl<Ch: Channel> ServerHandle<Ch> {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
-    /// The address the server listens on for TCP (the one given to `bind`).
+    /// The main address the server listens on (the one given to `bind`).
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addrs[0].1
     }
 
-    /// The address of every listener with its transport, the main TCP one first.
+    /// The address of every listener with its transport, the main one first.
     pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
         &self.shared.local_addrs
     }
@@ -966,6 +1029,26 @@ impl<Ch: Channel> ServerHandle<Ch> {
             .local_addrs
             .iter()
             .find(|(transport, _)| *transport == Transport::WebSocket)
+            .map(|(_, addr)| *addr)
+    }
+
+    /// The address of the first TLS listener, if there is one.
+    #[cfg(feature = "tls")]
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.shared
+            .local_addrs
+            .iter()
+            .find(|(transport, _)| *transport == Transport::Tls)
+            .map(|(_, addr)| *addr)
+    }
+
+    /// The address of the first WebSocket-over-TLS listener, if there is one.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.shared
+            .local_addrs
+            .iter()
+            .find(|(transport, _)| *transport == Transport::WebSocketTls)
             .map(|(_, addr)| *addr)
     }
 
@@ -1011,12 +1094,12 @@ impl<Ch: Channel> BackgroundServer<Ch> {
         }
     }
 
-    /// The address the server listens on for TCP; with port 0, the port the system picked.
+    /// The main address the server listens on; with port 0, the port the system picked.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// The address of every listener with its transport, the main TCP one first.
+    /// The address of every listener with its transport, the main one first.
     pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
         self.handle.local_addrs()
     }
@@ -1025,6 +1108,18 @@ impl<Ch: Channel> BackgroundServer<Ch> {
     #[cfg(feature = "websocket")]
     pub fn ws_addr(&self) -> Option<SocketAddr> {
         self.handle.ws_addr()
+    }
+
+    /// The address of the first TLS listener, if there is one.
+    #[cfg(feature = "tls")]
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.handle.tls_addr()
+    }
+
+    /// The address of the first WebSocket-over-TLS listener, if there is one.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.handle.wss_addr()
     }
 
     /// A handle to the server.

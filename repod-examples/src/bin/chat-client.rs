@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! cargo run -p repod-examples --bin chat-client -- --name alice
+//! cargo run -p repod-examples --features tls --bin chat-client -- --name alice \
+//!     --tls-ca ca.pem --token s3cret --heartbeat 20
 //! ```
 //!
 //! Each line of input `/nick NAME` changes the nickname; any other non-empty line is posted as a
@@ -17,6 +19,11 @@
 //! closes and waits for `disconnected`. In a room where others are talking their messages count
 //! as replies too, so the client may stop before its own replies arrived; the count is exact
 //! when it is alone, as in the tests.
+//!
+//! Going online: `--tls-ca` connects over TLS, trusting the certificates of that PEM file (a
+//! CA's, or the server's own self-signed one), for the server name `--tls-name` (by default the
+//! host of `--addr`); `--token` logs in first; `--heartbeat` keeps a quiet client alive on a
+//! server with an idle timeout.
 
 use std::io::BufRead;
 use std::sync::mpsc;
@@ -25,7 +32,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use repod::client::Client;
 use repod::{ClientContext, Disconnected, ErrorMessage};
-use repod_examples::chat::{MessagePosted, NameChanged, Nickname, PostMessage};
+use repod_examples::chat::{Login, MessagePosted, NameChanged, Nickname, PostMessage};
 use repod_examples::NetArgs;
 
 /// The chat client of the repod examples.
@@ -37,6 +44,49 @@ struct Args {
     /// A nickname to take as soon as the server accepts the connection.
     #[arg(long)]
     name: Option<String>,
+    /// Connect over TLS, trusting the certificates in this PEM file. Needs a build with the
+    /// `tls` feature.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry [default: the host of --addr].
+    #[arg(long, requires = "tls_ca")]
+    tls_name: Option<String>,
+    /// Log in with this token first (for a server started with --token).
+    #[arg(long)]
+    token: Option<String>,
+    /// Send a heartbeat every this many seconds (for a server with an idle timeout).
+    #[arg(long)]
+    heartbeat: Option<f64>,
+}
+
+/// The client's builder, as the flags set it.
+fn builder(args: &Args) -> Result<repod::ClientBuilder, Box<dyn std::error::Error>> {
+    let mut builder = Client::builder().codec(args.net.codec);
+    if let Some(seconds) = args.heartbeat {
+        let interval = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|interval| !interval.is_zero())
+            .ok_or("--heartbeat must be a positive number of seconds")?;
+        builder = builder.heartbeat(interval);
+    }
+    if let Some(ca) = &args.tls_ca {
+        #[cfg(feature = "tls")]
+        {
+            let mut tls = repod::tls::TlsClientConfig::from_ca_pem_file(ca)?;
+            if let Some(name) = &args.tls_name {
+                tls = tls.server_name(name)?;
+            }
+            builder = builder.tls(tls);
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = ca;
+            return Err(
+                "this chat-client was built without TLS: build it with `--features tls`".into(),
+            );
+        }
+    }
+    Ok(builder)
 }
 
 /// Prints every event; remembers what the main loop needs to know.
@@ -113,10 +163,12 @@ fn send_line(client: &Client, line: &str) -> bool {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     repod_examples::init_tracing();
-    let args = Args::parse();
-    let mut client = Client::builder()
-        .codec(args.net.codec)
-        .connect(args.net.addr.clone())?;
+    let mut args = Args::parse();
+    let mut client = builder(&args)?.connect(args.net.addr.as_str())?;
+    if let Some(token) = args.token.take() {
+        // Queued before anything else, so it is the first message the server reads.
+        client.send(&Login { token })?;
+    }
     let mut view = ChatView {
         name: args.name,
         connected: false,
