@@ -41,7 +41,20 @@ const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 #[inline]
 pub(crate) fn describe() {
     #[cfg(feature = "metrics")]
-    names::describe();
+    {
+        names::describe();
+        // Series without labels exist from the start, at zero, so that alerts on their rate
+        // see them before the first event.
+        for name in [
+            names::CONNECTIONS_ACCEPTED,
+            names::SLOW_CONSUMERS,
+            names::AUTH_REFUSALS,
+            names::DISPATCH_BUSY,
+        ] {
+            counter!(name).increment(0);
+        }
+        gauge!(names::CONNECTIONS_OPEN).increment(0.0);
+    }
 }
 
 /// A connection was accepted and counted open.
