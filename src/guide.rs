@@ -23,6 +23,7 @@
 //! 12. [Performance](performance): the benchmarks against a plain tokio baseline.
 //! 13. [Robustness](robustness): fuzzing and the soak test.
 //! 14. [Going online](online): authentication, idle timeouts and heartbeats, rate limits.
+//! 15. [Operating](operating): metrics, logs, limits, what to alert on.
 //!
 //! # How the runtime is layered
 //!
@@ -83,3 +84,6 @@ pub mod robustness {}
 
 #[doc = include_str!("../docs/online.md")]
 pub mod online {}
+
+#[doc = include_str!("../docs/operating.md")]
+pub mod operating {}

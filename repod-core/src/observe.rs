@@ -357,29 +357,52 @@ impl Sent {
     }
 }
 
-/// Times one turn of the dispatch loop's work; records it when dropped.
-pub(crate) struct Busy {
+/// The dispatch loop's busy-time counter, kept for the server's lifetime.
+pub(crate) struct LoopTimer {
     #[cfg(feature = "metrics")]
-    started: Instant,
+    busy: Counter,
 }
 
-/// Starts timing a turn of the dispatch loop's work, from now until the guard is dropped.
-#[inline]
-#[must_use]
-pub(crate) fn busy() -> Busy {
-    Busy {
-        #[cfg(feature = "metrics")]
-        started: Instant::now(),
+impl LoopTimer {
+    #[inline]
+    pub(crate) fn new() -> Self {
+        LoopTimer {
+            #[cfg(feature = "metrics")]
+            busy: counter!(names::DISPATCH_BUSY),
+        }
+    }
+
+    /// Starts timing a turn of the loop's work, from now until the guard is dropped.
+    #[inline]
+    #[must_use]
+    pub(crate) fn busy(&self) -> Busy<'_> {
+        Busy {
+            #[cfg(feature = "metrics")]
+            counter: &self.busy,
+            #[cfg(feature = "metrics")]
+            started: Instant::now(),
+            _timer: std::marker::PhantomData,
+        }
     }
 }
 
-impl Drop for Busy {
+/// Times one turn of the dispatch loop's work; records it when dropped.
+pub(crate) struct Busy<'a> {
+    #[cfg(feature = "metrics")]
+    counter: &'a Counter,
+    #[cfg(feature = "metrics")]
+    started: Instant,
+    _timer: std::marker::PhantomData<&'a LoopTimer>,
+}
+
+impl Drop for Busy<'_> {
     #[inline]
     fn drop(&mut self) {
         #[cfg(feature = "metrics")]
         {
             let nanos = self.started.elapsed().as_nanos();
-            counter!(names::DISPATCH_BUSY).increment(u64::try_from(nanos).unwrap_or(u64::MAX));
+            self.counter
+                .increment(u64::try_from(nanos).unwrap_or(u64::MAX));
         }
     }
 }

@@ -301,12 +301,13 @@ impl<Ch: Channel> Server<Ch> {
         tracing::debug!(target: "repod::server", addr = %shared.local_addr, codec = %config.codec, "server running");
         crate::observe::describe();
         let mut sampler = crate::observe::Sampler::new();
+        let timer = crate::observe::LoopTimer::new();
 
         loop {
             tokio::select! {
                 () = shared.shutdown.cancelled() => break,
                 Some(event) = events.recv() => {
-                    let _busy = crate::observe::busy();
+                    let _busy = timer.busy();
                     handle_event(&mut hub, event, config);
                     // Handle what else is ready before selecting again: one wake-up serves a
                     // burst of messages.
@@ -318,16 +319,16 @@ impl<Ch: Channel> Server<Ch> {
                     }
                 }
                 Some(command) = commands.recv() => {
-                    let _busy = crate::observe::busy();
+                    let _busy = timer.busy();
                     handle_command(&mut hub, command)
                 }
                 (id, frame) = hub.next_reply() => {
-                    let _busy = crate::observe::busy();
+                    let _busy = timer.busy();
                     let _ = hub.send_frame_to(id, frame);
                     hub.flush_replies();
                 }
                 Some((stream, addr)) = accepted.recv() => {
-                    let _busy = crate::observe::busy();
+                    let _busy = timer.busy();
                     if open.load(Ordering::Acquire) >= config.max_connections {
                         tracing::warn!(target: "repod::server", peer = %addr, max = config.max_connections, "server full: refusing connection");
                         crate::observe::refused(false);
@@ -377,7 +378,7 @@ impl<Ch: Channel> Server<Ch> {
                 }
                 () = sampler.tick(), if crate::observe::ENABLED => hub.sample_metrics(),
                 _ = tick_once(&mut interval) => {
-                    let _busy = crate::observe::busy();
+                    let _busy = timer.busy();
                     if let Some(f) = tick_fn.as_mut() {
                         let result = hub.with_context(|ctx| catch_unwind(AssertUnwindSafe(|| f(ctx))));
                         if result.is_err() {
