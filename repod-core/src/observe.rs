@@ -450,3 +450,149 @@ pub(crate) fn sample(channels: usize, queued_total: usize, queued_max: usize) {
         gauge!(names::OUTBOUND_QUEUED_BYTES_MAX).set(queued_max as f64);
     }
 }
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use super::*;
+    use crate::codec::Codec;
+
+    /// Runs `f` with a recorder of its own (on this thread only) and returns what it rendered.
+    fn recorded(f: impl FnOnce()) -> String {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        ::metrics::with_local_recorder(&recorder, f);
+        handle.render()
+    }
+
+    fn has(text: &str, sample: &str) {
+        assert!(
+            text.lines().any(|l| l == sample),
+            "no `{sample}` in\n{text}"
+        );
+    }
+
+    #[test]
+    fn sent_frames_count_per_recipient_under_their_action_and_replies_as_reply() {
+        for codec in [CodecKind::Bincode, CodecKind::MsgPack] {
+            #[derive(serde::Serialize)]
+            struct Chat {
+                text: &'static str,
+            }
+            let chat = codec
+                .encode_frame("chat", &Chat { text: "hi" }, usize::MAX)
+                .expect("encode");
+            let reply = codec
+                .encode_reply(7, Ok(&3u32), usize::MAX)
+                .expect("encode");
+            let text = recorded(|| {
+                let mut sent = Sent::new();
+                sent.frame(codec, &chat, 40);
+                sent.frame(codec, &chat, 0);
+                let tally = sent.tally(codec, &reply);
+                sent.add(tally, 1);
+                // Not a frame of this codec at all.
+                sent.frame(codec, &Bytes::from_static(b"\0\0\0\x01\xc1"), 1);
+            });
+            has(&text, r#"repod_messages_sent_total{action="chat"} 40"#);
+            let bytes = 40 * chat.len();
+            has(
+                &text,
+                &format!(r#"repod_bytes_sent_total{{action="chat"}} {bytes}"#),
+            );
+            has(&text, r#"repod_messages_sent_total{action="reply"} 1"#);
+            has(&text, r#"repod_messages_sent_total{action="_other"} 1"#);
+        }
+    }
+
+    #[test]
+    fn sent_actions_beyond_the_cap_count_as_other() {
+        let codec = CodecKind::Bincode;
+        let text = recorded(|| {
+            let mut sent = Sent::new();
+            for n in 0..MAX_SENT_ACTIONS + 10 {
+                let frame = codec
+                    .encode_frame(&format!("a{n}"), &(), usize::MAX)
+                    .expect("encode");
+                sent.frame(codec, &frame, 1);
+            }
+        });
+        has(&text, r#"repod_messages_sent_total{action="a0"} 1"#);
+        has(&text, r#"repod_messages_sent_total{action="_other"} 10"#);
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("repod_messages_sent_total{"))
+            .count();
+        assert_eq!(series, MAX_SENT_ACTIONS + 1);
+    }
+
+    #[test]
+    fn received_actions_are_the_channels_own_or_a_fixed_few() {
+        let text = recorded(|| {
+            let mut received = Received::new(&["move", "chat"], Some("login"));
+            received.count("move", 10);
+            received.count("move", 12);
+            received.count("_heartbeat", 5);
+            received.count("login", 8);
+            for n in 0..100 {
+                received.count(&format!("made-up-{n}"), 1);
+            }
+        });
+        has(&text, r#"repod_messages_received_total{action="move"} 2"#);
+        has(&text, r#"repod_bytes_received_total{action="move"} 22"#);
+        has(
+            &text,
+            r#"repod_messages_received_total{action="_heartbeat"} 1"#,
+        );
+        has(&text, r#"repod_messages_received_total{action="login"} 1"#);
+        has(
+            &text,
+            r#"repod_messages_received_total{action="_other"} 100"#,
+        );
+        assert!(!text.contains("made-up"), "{text}");
+        assert!(!text.contains(r#"action="chat""#), "{text}");
+    }
+
+    #[test]
+    fn closes_refusals_and_cluster_events_have_fixed_labels() {
+        let text = recorded(|| {
+            closed(&CloseReason::Protocol(
+                "frame too large: 99999999 bytes".into(),
+            ));
+            closed(&CloseReason::Io("broken pipe".into()));
+            closed(&CloseReason::SlowConsumer);
+            refused(false);
+            refused(true);
+            rate_limited(false);
+            cluster_published();
+            cluster_published();
+            cluster_received();
+            cluster_dropped("queue_full");
+        });
+        has(
+            &text,
+            r#"repod_connections_closed_total{reason="protocol"} 1"#,
+        );
+        has(&text, r#"repod_connections_closed_total{reason="io"} 1"#);
+        has(
+            &text,
+            r#"repod_connections_closed_total{reason="slow_consumer"} 1"#,
+        );
+        has(
+            &text,
+            r#"repod_connections_refused_total{reason="server_full"} 1"#,
+        );
+        has(
+            &text,
+            r#"repod_connections_refused_total{reason="per_address"} 1"#,
+        );
+        has(&text, r#"repod_rate_limited_total{policy="throttle"} 1"#);
+        has(&text, "repod_cluster_published_total 2");
+        has(&text, "repod_cluster_received_total 1");
+        has(
+            &text,
+            r#"repod_cluster_dropped_total{reason="queue_full"} 1"#,
+        );
+    }
+}
