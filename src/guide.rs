@@ -33,6 +33,7 @@
     not(feature = "websocket"),
     doc = "16. Browser players (`docs/browser.md`, built with the `websocket` feature): WebSocket next to TCP."
 )]
+//! 17. [Operating](operating): metrics, logs, limits, what to alert on.
 //!
 //! # How the runtime is layered
 //!
@@ -99,3 +100,5 @@ pub mod reconnect {}
 #[cfg(feature = "websocket")]
 #[doc = include_str!("../docs/browser.md")]
 pub mod browser {}
+#[doc = include_str!("../docs/operating.md")]
+pub mod operating {}

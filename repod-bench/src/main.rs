@@ -334,6 +334,11 @@ fn main() {
 fn serve(name: &str, cfg: ServeConfig) -> io::Result<()> {
     let imp = implementation(name)
         .ok_or_else(|| io::Error::other(format!("unknown implementation {name:?}")))?;
+    // Built with `--features metrics`, the server records its metrics as a scraped one would.
+    #[cfg(feature = "metrics")]
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(io::Error::other)?;
     // The parent closes our stdin to stop us; before that it may ask for the rooms
     // workload's send log with `OFFERED <t0> <t1>`.
     std::thread::spawn(|| {

@@ -30,6 +30,9 @@ pub mod dispatch;
 pub mod error;
 pub mod frame;
 pub mod message;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod observe;
 pub mod server;
 pub mod session;
 #[cfg(feature = "tls")]

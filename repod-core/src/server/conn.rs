@@ -105,6 +105,7 @@ pub(crate) struct OpenGuard {
 impl OpenGuard {
     pub(crate) fn new(open: &Arc<AtomicUsize>, ip: Option<IpSlot>) -> Self {
         open.fetch_add(1, Ordering::AcqRel);
+        crate::observe::opened();
         OpenGuard {
             open: open.clone(),
             _ip: ip,
@@ -115,6 +116,7 @@ impl OpenGuard {
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.open.fetch_sub(1, Ordering::AcqRel);
+        crate::observe::socket_closed();
     }
 }
 
@@ -279,6 +281,7 @@ async fn admit<Ch: Channel, R: FrameReader>(
         Err(refusal) => {
             if let Refusal::Tell(reason) = refusal {
                 tracing::warn!(target: "repod::server", %reason, "authentication refused");
+                crate::observe::auth_refused();
                 if let Ok(frame) = config
                     .codec
                     .encode(&ErrorMessage::new(reason), config.max_frame_len)
@@ -317,6 +320,7 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
     tokio::pin!(closed);
     // Messages decoded from one read are handed to the loop together: one event, one permit.
     let mut batch = Batch::<Ch::Inbound>::default();
+    let mut received = crate::observe::Received::new(Ch::ACTIONS, config.login_action);
     let limiter = config
         .rate_limit
         .map(|limit| PeerLimiter::new(&limit, config.max_frame_len));
@@ -384,6 +388,7 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
                         match limiter.policy {
                             RatePolicy::Disconnect => {
                                 tracing::warn!(target: "repod::server", "rate limited: disconnecting");
+                                crate::observe::rate_limited(true);
                                 if events
                                     .send(ConnEvent::Closed(id, CloseReason::RateLimited))
                                     .is_ok()
@@ -394,6 +399,7 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
                             }
                             _ => {
                                 tracing::trace!(target: "repod::server", "rate limited: throttling");
+                                crate::observe::rate_limited(false);
                                 tokio::select! {
                                     biased;
                                     () = &mut stopped => return,
@@ -425,6 +431,8 @@ async fn read_loop<Ch: Channel, R: FrameReader>(
                 match config.codec.decode_raw(payload) {
                     Ok(msg) => {
                         tracing::trace!(target: "repod::server", action = msg.action(), len = msg.payload().len(), "received");
+                        received
+                            .count(msg.action(), msg.payload().len() + crate::frame::HEADER_LEN);
                         if config.resume
                             && (msg.action() == SessionAck::ACTION
                                 || msg.action() == SessionEnd::ACTION)

@@ -140,6 +140,8 @@ pub(crate) struct Core<Ch: Channel> {
     answered: Option<(ChannelId, u64)>,
     /// Resumable sessions, when the server resumes them.
     sessions: Option<Sessions>,
+    /// Counters of what is sent, by action.
+    sent: crate::observe::Sent,
 }
 
 /// Marks a slot for closing (once; the first reason wins).
@@ -181,6 +183,7 @@ fn push<Ch>(
         Ok(()) => Ok(()),
         Err(PushError::Full) => {
             tracing::warn!(target: "repod::server", id = s.info.id.0, peer = %s.info.addr, "outbound queue full: disconnecting slow consumer");
+            crate::observe::slow_consumer();
             mark_close(slots, closing, slot, CloseReason::SlowConsumer);
             Err(SendError::QueueFull)
         }
@@ -233,13 +236,23 @@ impl<Ch: Channel> Core<Ch> {
         push(&mut self.slots, &mut self.closing, slot, frame)
     }
 
+    /// Like [`push`](Core::push), counting the frame in the metrics when it is queued.
+    fn push_counted(&mut self, slot: usize, frame: Bytes) -> Result<(), SendError> {
+        let tally = self.sent.tally(self.codec, &frame);
+        let pushed = self.push(slot, frame);
+        if pushed.is_ok() {
+            self.sent.add(tally, 1);
+        }
+        pushed
+    }
+
     fn slot_of(&self, id: ChannelId) -> Option<usize> {
         self.index.get(&id).copied()
     }
 
     fn send_frame_to(&mut self, id: ChannelId, frame: Bytes) -> Result<(), SendError> {
         match self.slot_of(id) {
-            Some(slot) => self.push(slot, frame),
+            Some(slot) => self.push_counted(slot, frame),
             None => Err(SendError::NoSuchChannel(id.0)),
         }
     }
@@ -268,6 +281,7 @@ impl<Ch: Channel> Core<Ch> {
                 sent += 1;
             }
         }
+        self.sent.frame(self.codec, frame, sent);
         sent
     }
 
@@ -285,6 +299,7 @@ impl<Ch: Channel> Core<Ch> {
                 sent += 1;
             }
         }
+        self.sent.frame(self.codec, frame, sent);
         sent
     }
 
@@ -632,7 +647,7 @@ impl<Ch: Channel> Context<'_, Ch> {
     /// `let _ = ctx.send(..)` is fine where the handler has nothing better to do.
     pub fn send<M: Message + ?Sized>(&mut self, msg: &M) -> Result<(), SendError> {
         let frame = self.core.encode_one(msg)?;
-        self.core.push(self.slot, frame)
+        self.core.push_counted(self.slot, frame)
     }
 
     /// Sends a message to every channel but this one, encoding it once. Returns how many
@@ -703,7 +718,7 @@ impl<Ch: Channel> Context<'_, Ch> {
     ///
     /// As [`send`](Self::send), but for encoding, which is already done.
     pub fn send_frame(&mut self, frame: &Frame) -> Result<(), SendError> {
-        self.core.push(self.slot, frame.as_bytes().clone())
+        self.core.push_counted(self.slot, frame.as_bytes().clone())
     }
 
     /// Joins a group (a room), creating it if needed. Returns `false` if this channel was
@@ -948,6 +963,7 @@ impl<Ch: Channel> Hub<Ch> {
                 replies: route,
                 answered: None,
                 sessions: None,
+                sent: crate::observe::Sent::new(),
             },
             next_id: 1,
             factory,
@@ -1098,7 +1114,7 @@ impl<Ch: Channel> Hub<Ch> {
                     s.channel = Some(channel);
                 }
                 if let Some(greeting) = self.core.encode(&Connected) {
-                    let _ = self.core.push(slot, greeting);
+                    let _ = self.core.push_counted(slot, greeting);
                 }
                 self.run(slot, |ch, ctx| ch.on_connect(ctx));
                 if let Some(hook) = self.on_connect.as_mut() {
@@ -1127,7 +1143,7 @@ impl<Ch: Channel> Hub<Ch> {
             }
         }
         if !ack.is_empty() {
-            let _ = self.core.push(slot, ack);
+            let _ = self.core.push_counted(slot, ack);
         }
         self.process_closing();
     }
@@ -1218,6 +1234,7 @@ impl<Ch: Channel> Hub<Ch> {
                     sessions.tokens.remove(&session.token);
                 }
             }
+            crate::observe::closed(&reason);
             match &reason {
                 CloseReason::PeerClosed | CloseReason::Disconnected | CloseReason::Shutdown => {
                     tracing::debug!(target: "repod::server", id = s.info.id.0, peer = %s.info.addr, %reason, "channel closed")
@@ -1368,6 +1385,17 @@ impl<Ch: Channel> Hub<Ch> {
     /// The maximum frame length used when encoding.
     pub fn max_frame_len(&self) -> usize {
         self.core.max_frame_len
+    }
+
+    /// Records the gauges sampled from the channels: how many, and the bytes queued to them.
+    pub(crate) fn sample_metrics(&self) {
+        let (mut total, mut max) = (0, 0);
+        for s in self.core.slots.iter().flatten() {
+            let queued = s.outbox.queued_bytes();
+            total += queued;
+            max = max.max(queued);
+        }
+        crate::observe::sample(self.core.len(), total, max);
     }
 }
 

@@ -368,6 +368,9 @@ impl<Ch: Channel> Server<Ch> {
             .encode(&ErrorMessage::new("server full"), config.max_frame_len)
             .ok();
         tracing::debug!(target: "repod::server", addrs = ?shared.local_addrs, codec = %config.codec, "server running");
+        crate::observe::describe();
+        let mut sampler = crate::observe::Sampler::new();
+        let timer = crate::observe::LoopTimer::new();
 
         loop {
             let expiry = hub.next_expiry();
@@ -377,6 +380,7 @@ impl<Ch: Channel> Server<Ch> {
                     hub.expire_sessions(tokio::time::Instant::now());
                 }
                 Some(event) = events.recv() => {
+                    let _busy = timer.busy();
                     handle_event(&mut hub, event, config);
                     // Handle what else is ready before selecting again: one wake-up serves a
                     // burst of messages.
@@ -387,14 +391,20 @@ impl<Ch: Channel> Server<Ch> {
                         }
                     }
                 }
-                Some(command) = commands.recv() => handle_command(&mut hub, command),
+                Some(command) = commands.recv() => {
+                    let _busy = timer.busy();
+                    handle_command(&mut hub, command)
+                }
                 (id, frame) = hub.next_reply() => {
+                    let _busy = timer.busy();
                     let _ = hub.send_frame_to(id, frame);
                     hub.flush_replies();
                 }
                 Some((stream, addr, kind)) = accepted.recv() => {
+                    let _busy = timer.busy();
                     if open.load(Ordering::Acquire) >= config.max_connections {
                         tracing::warn!(target: "repod::server", peer = %addr, max = config.max_connections, "server full: refusing connection");
+                        crate::observe::refused(false);
                         if let Some(frame) = full_frame.clone() {
                             tokio::spawn(refuse(stream, kind, frame, refusal.clone()));
                         }
@@ -405,6 +415,7 @@ impl<Ch: Channel> Server<Ch> {
                             Some(slot) => Some(slot),
                             None => {
                                 tracing::warn!(target: "repod::server", peer = %addr, max, "too many connections from this address: refusing connection");
+                                crate::observe::refused(true);
                                 if let Some(frame) = crowded_frame.clone() {
                                     tokio::spawn(refuse(stream, kind, frame, refusal.clone()));
                                 }
@@ -483,7 +494,9 @@ impl<Ch: Channel> Server<Ch> {
                         }
                     }
                 }
+                () = sampler.tick(), if crate::observe::ENABLED => hub.sample_metrics(),
                 _ = tick_once(&mut interval) => {
+                    let _busy = timer.busy();
                     if let Some(f) = tick_fn.as_mut() {
                         let result = hub.with_context(|ctx| catch_unwind(AssertUnwindSafe(|| f(ctx))));
                         if result.is_err() {
@@ -504,6 +517,7 @@ impl<Ch: Channel> Server<Ch> {
         }
         hub.flush_replies();
         hub.shutdown();
+        hub.sample_metrics();
         shared.connections.store(0, Ordering::Relaxed);
         drop(writers_tx);
         let flushed = tokio::time::timeout(config.shutdown_timeout, writers.recv())

@@ -8,17 +8,28 @@
 //! cargo run --release -p repod-examples --bin lobby-server
 //! cargo run --release -p repod-examples --bin lobby-bots -- --bots 40
 //! ```
+//!
+//! Built with the `metrics` feature, it serves the server's metrics to Prometheus:
+//!
+//! ```text
+//! cargo run --release -p repod-examples --features metrics --bin lobby-server -- \
+//!     --metrics-addr 127.0.0.1:9000
+//! curl http://127.0.0.1:9000/metrics
+//! ```
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::Duration;
 
-use repod::server::ServerContext;
+use clap::Parser;
+use repod::server::{Server, ServerContext};
 use repod::{ChannelId, Context};
 use repod_examples::lobby::{
     coin_position, normalize, step, Input, ListMatches, MatchList, MatchOver, MatchStart,
     MatchState, PlayerState, Welcome, ARENA, GRAB_RADIUS, MATCH_SIZE, ROUND_TICKS, SPEED,
     TICK_RATE,
 };
+use repod_examples::NetArgs;
 
 /// The group of the players waiting for a match.
 const LOBBY: &str = "lobby";
@@ -190,9 +201,41 @@ fn play(ctx: &mut ServerContext<'_, Player>) {
     }
 }
 
+/// The lobby server of the repod examples: matchmaking into rooms.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address and codec.
+    #[command(flatten)]
+    net: NetArgs,
+    /// Serve the server's metrics in Prometheus' text format at `http://ADDR/metrics`. Bind it
+    /// to an address only your monitoring reaches.
+    #[cfg(feature = "metrics")]
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    repod_examples::server_main::<Player>(
-        "The lobby server of the repod examples: matchmaking into rooms.",
-        |builder| builder.tick(Duration::from_secs(1) / TICK_RATE, tick),
-    )
+    let args = Args::parse();
+    repod_examples::init_tracing();
+    // The recorder goes in before the server starts: what is counted before it is lost.
+    #[cfg(feature = "metrics")]
+    if let Some(addr) = args.metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()?;
+    }
+    Server::<Player>::builder()
+        .codec(args.net.codec)
+        .tick(Duration::from_secs(1) / TICK_RATE, tick)
+        .launch_with(args.net.addr.as_str(), |handle| {
+            println!("listening on {}", handle.local_addr());
+            #[cfg(feature = "metrics")]
+            if let Some(addr) = args.metrics_addr {
+                println!("metrics on http://{addr}/metrics");
+            }
+            let _ = std::io::stdout().flush();
+        })?;
+    println!("stopped");
+    Ok(())
 }
