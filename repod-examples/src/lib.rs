@@ -20,6 +20,7 @@ pub mod lag;
 pub mod lobby;
 pub mod tag;
 pub mod teams;
+pub mod whiteboard;
 
 use std::io::Write;
 
