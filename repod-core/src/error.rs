@@ -23,6 +23,10 @@ pub enum FrameError {
     /// Reading from or writing to the socket failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
+    /// The peer broke the rules of the transport that carries the frames (for WebSocket: a
+    /// text message, or a malformed WebSocket frame).
+    #[error("transport protocol error: {0}")]
+    Protocol(String),
 }
 
 /// An error while turning a message into bytes or bytes into a message.

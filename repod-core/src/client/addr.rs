@@ -10,6 +10,9 @@ use tokio::net::TcpStream;
 /// `("example.com", 5071)`, `(ip, port)`, a slice of socket addresses, and references to any
 /// of them).
 ///
+/// A text address starting with `ws://` (`"ws://127.0.0.1:5072/"`) connects over WebSocket
+/// instead of plain TCP, with the `websocket` feature; the port defaults to 80.
+///
 /// The address is copied when the client starts, so a borrowed one need only live for the call;
 /// host names are resolved on the client's i/o task, never on the caller's thread.
 ///
@@ -34,6 +37,42 @@ pub enum Target {
     Text(String),
     /// A host name and a port, resolved when connecting.
     HostPort(String, u16),
+    /// A URL (`ws://host:port/path`): the scheme names the transport.
+    Url(String),
+}
+
+/// The transport a [`Target::Url`] names, and the `host:port` to open a TCP connection to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `ws://`
+    Ws,
+}
+
+/// Splits a URL into its scheme and the `host:port` of its authority (with the scheme's
+/// default port when it has none).
+pub(crate) fn parse_url(url: &str) -> std::io::Result<(Scheme, String)> {
+    let invalid =
+        |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{why}: {url}"));
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("not a URL"))?;
+    let (scheme, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        "ws" => (Scheme::Ws, 80),
+        _ => return Err(invalid("unsupported URL scheme (ws:// is supported)")),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(invalid("a URL needs a host (and no user info)"));
+    }
+    // A port follows the last ':' that is not inside an IPv6 literal's brackets.
+    let has_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    let host_port = if has_port {
+        authority.to_owned()
+    } else {
+        format!("{authority}:{default_port}")
+    };
+    Ok((scheme, host_port))
 }
 
 impl Target {
@@ -43,6 +82,10 @@ impl Target {
             Target::Addrs(addrs) => TcpStream::connect(&addrs[..]).await,
             Target::Text(text) => TcpStream::connect(text.as_str()).await,
             Target::HostPort(host, port) => TcpStream::connect((host.as_str(), *port)).await,
+            Target::Url(url) => {
+                let (_, host_port) = parse_url(url)?;
+                TcpStream::connect(host_port.as_str()).await
+            }
         }
     }
 }
@@ -59,6 +102,7 @@ impl fmt::Display for Target {
             },
             Target::Text(text) => f.write_str(text),
             Target::HostPort(host, port) => write!(f, "{host}:{port}"),
+            Target::Url(url) => f.write_str(url),
         }
     }
 }
@@ -98,6 +142,7 @@ impl ServerAddr for str {
     fn target(&self) -> Target {
         match self.parse::<SocketAddr>() {
             Ok(addr) => Target::Addrs(vec![addr]),
+            Err(_) if self.contains("://") => Target::Url(self.to_owned()),
             Err(_) => Target::Text(self.to_owned()),
         }
     }
@@ -169,5 +214,36 @@ mod tests {
             [v4, v6][..].target().to_string(),
             "[127.0.0.1:5071, [::1]:5071]"
         );
+        assert_eq!(
+            "ws://127.0.0.1:5072/play".target(),
+            Target::Url("ws://127.0.0.1:5072/play".into())
+        );
+    }
+
+    #[test]
+    fn urls_name_their_transport_and_where_to_connect() {
+        let ok = |url: &str| parse_url(url).unwrap();
+        assert_eq!(
+            ok("ws://127.0.0.1:5072/"),
+            (Scheme::Ws, "127.0.0.1:5072".into())
+        );
+        assert_eq!(
+            ok("WS://example.com/game?x=1"),
+            (Scheme::Ws, "example.com:80".into())
+        );
+        assert_eq!(
+            ok("ws://example.com"),
+            (Scheme::Ws, "example.com:80".into())
+        );
+        assert_eq!(ok("ws://[::1]:9000/a"), (Scheme::Ws, "[::1]:9000".into()));
+        assert_eq!(ok("ws://[::1]/a"), (Scheme::Ws, "[::1]:80".into()));
+        for bad in [
+            "http://example.com/",
+            "ws:///path",
+            "ws://user@host/",
+            "nonsense",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad} was accepted");
+        }
     }
 }

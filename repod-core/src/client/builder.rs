@@ -204,12 +204,19 @@ impl ClientBuilder {
     pub async fn connect_async<A: ServerAddr>(&self, addr: A) -> Result<AsyncClient, ConnectError> {
         let target = addr.target();
         let label = target.to_string();
-        let stream = conn::connect(&target, &label, self.connect_timeout).await?;
+        let connection = conn::connect(
+            &target,
+            &label,
+            self.connect_timeout,
+            self.tcp_keepalive,
+            self.max_frame_len,
+        )
+        .await?;
         let (shared, outbox, events_tx, events_rx) = self.parts();
         shared.mark_connected();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let task = conn::run(
-            stream,
+            connection,
             label,
             shared.clone(),
             outbox,

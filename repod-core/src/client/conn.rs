@@ -12,10 +12,10 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::addr::Target;
+use super::addr::{parse_url, Scheme, Target};
 use super::pending::{Pending, DEFAULT_REQUEST_TIMEOUT};
 use crate::codec::{Codec, CodecKind, Envelope, RawMessage};
-use crate::connection::transport::{self, FrameReader};
+use crate::connection::transport::{self, FrameReader, FrameWriter};
 use crate::connection::writer::{write_outbox, WriteEnd};
 use crate::connection::{Outbox, OutboxReceiver, PushError};
 use crate::error::{ConnectError, FrameError, SendError};
@@ -144,13 +144,53 @@ pub(crate) struct TaskConfig {
     pub(crate) tcp_keepalive: Option<Duration>,
 }
 
-/// Opens the TCP connection, bounded by `timeout`.
+/// An established connection, its handshake (if its transport has one) done.
+pub(crate) enum Connection {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// WebSocket, upgraded.
+    #[cfg(feature = "websocket")]
+    Ws(
+        crate::connection::ws::WsReader<TcpStream>,
+        crate::connection::ws::WsWriter<TcpStream>,
+    ),
+}
+
+/// Opens the connection and makes its transport's handshake, bounded by `timeout` as a
+/// whole.
 pub(crate) async fn connect(
     target: &Target,
     label: &str,
     timeout: Duration,
-) -> Result<TcpStream, ConnectError> {
-    match tokio::time::timeout(timeout, target.connect()).await {
+    tcp_keepalive: Option<Duration>,
+    max_frame_len: usize,
+) -> Result<Connection, ConnectError> {
+    let connecting = async {
+        let stream = target.connect().await?;
+        transport::set_keepalive(&stream, tcp_keepalive);
+        let Target::Url(url) = target else {
+            return Ok(Connection::Tcp(stream));
+        };
+        let (scheme, _) = parse_url(url)?;
+        match scheme {
+            #[cfg(feature = "websocket")]
+            Scheme::Ws => {
+                let _ = stream.set_nodelay(true);
+                let (reader, writer) =
+                    crate::connection::ws::connect(url, stream, max_frame_len).await?;
+                Ok(Connection::Ws(reader, writer))
+            }
+            #[cfg(not(feature = "websocket"))]
+            Scheme::Ws => {
+                let _ = (stream, max_frame_len);
+                Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "ws:// addresses need repod's `websocket` feature",
+                ))
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, connecting).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(source)) => Err(ConnectError::Io {
             addr: label.to_owned(),
@@ -176,7 +216,13 @@ pub(crate) async fn connect_and_run(
 ) -> String {
     let closing = outbox.closing_token().clone();
     let result = {
-        let connecting = connect(&target, &label, config.connect_timeout);
+        let connecting = connect(
+            &target,
+            &label,
+            config.connect_timeout,
+            config.tcp_keepalive,
+            shared.max_frame_len,
+        );
         tokio::pin!(connecting);
         tokio::select! {
         result = &mut connecting => Some(result),
@@ -191,8 +237,8 @@ pub(crate) async fn connect_and_run(
         }
         }
     };
-    let stream = match result {
-        Some(Ok(stream)) => stream,
+    let connection = match result {
+        Some(Ok(connection)) => connection,
         Some(Err(error)) => {
             tracing::debug!(target: "repod::client", addr = %label, %error, "connect failed");
             shared.mark_closed();
@@ -213,13 +259,34 @@ pub(crate) async fn connect_and_run(
             return reason;
         }
     };
-    run(stream, label, shared, outbox, events, config).await
+    run(connection, label, shared, outbox, events, config).await
 }
 
 /// Drives an established connection until either side closes it; returns the reason, which
 /// is also the `disconnected` event's.
 pub(crate) async fn run(
-    stream: TcpStream,
+    connection: Connection,
+    label: String,
+    shared: Arc<Shared>,
+    outbox: OutboxReceiver,
+    events: mpsc::Sender<RawMessage>,
+    config: TaskConfig,
+) -> String {
+    match connection {
+        Connection::Tcp(stream) => {
+            let halves = transport::tcp(stream, shared.max_frame_len);
+            run_on(halves, label, shared, outbox, events, config).await
+        }
+        #[cfg(feature = "websocket")]
+        Connection::Ws(reader, writer) => {
+            run_on((reader, writer), label, shared, outbox, events, config).await
+        }
+    }
+}
+
+/// [`run`] over a transport's halves.
+async fn run_on<R: FrameReader, W: FrameWriter>(
+    (reader, writer): (R, W),
     label: String,
     shared: Arc<Shared>,
     mut outbox: OutboxReceiver,
@@ -232,8 +299,6 @@ pub(crate) async fn run(
     // accepted this connection. A server that refuses (full) sends `error` instead.
     emit(&events, shared.codec, &SocketConnect).await;
 
-    transport::set_keepalive(&stream, config.tcp_keepalive);
-    let (reader, writer) = transport::tcp(stream, shared.max_frame_len);
     let heartbeat = async {
         match config.heartbeat {
             Some(period) => {

@@ -16,8 +16,11 @@
 //! knows neither of them.
 
 mod outbox;
+pub(crate) mod stream;
 pub(crate) mod transport;
 pub(crate) mod writer;
+#[cfg(feature = "websocket")]
+pub(crate) mod ws;
 
 pub use self::outbox::{Outbox, OutboxReceiver, PushError};
 

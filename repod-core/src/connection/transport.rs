@@ -1,8 +1,16 @@
 //! What a transport gives the connection path: a stream of frames in, a sink of frames out.
 //!
 //! The reader and writer tasks of both sides are written against [`FrameReader`] and
-//! [`FrameWriter`] only. A transport (TCP today) plugs in by implementing the two halves; the
-//! close, flush and reset rules of [`writer`](super::writer) then apply to it unchanged.
+//! [`FrameWriter`] only. A transport plugs in by implementing the two halves; the close, flush
+//! and reset rules of [`writer`](super::writer) then apply to it unchanged. There are three:
+//!
+//! * plain TCP ([`tcp`]), with a direct-write fast path;
+//! * any byte stream over a TCP socket ([`stream`](super::stream::stream): TLS, say), framed
+//!   with the same [`FrameCodec`];
+//! * WebSocket (`ws`, with the `websocket` feature), one binary message per frame payload.
+//!
+//! A transport that needs a handshake (TLS, a WebSocket upgrade) makes it before its halves
+//! exist, on the connection's own task; the server bounds it with its handshake timeout.
 
 use std::future::Future;
 use std::io;
@@ -64,12 +72,12 @@ pub(crate) trait DirectSink: Send + Sync + 'static {
 }
 
 /// Frames fed together are copied into one buffer of up to this many bytes per write.
-const WRITE_BATCH: usize = 64 * 1024;
+pub(crate) const WRITE_BATCH: usize = 64 * 1024;
 
 /// A writer keeps its gathering buffer between bursts only up to this capacity. Under a
 /// backlog every connection's writer fills one; kept at full size, 10,000 of them held
 /// hundreds of MiB long after the backlog was gone.
-const KEEP_WRITE_BUF: usize = 4096;
+pub(crate) const KEEP_WRITE_BUF: usize = 4096;
 
 /// The reading half of a TCP connection.
 pub(crate) struct TcpReader {
@@ -148,25 +156,31 @@ impl FrameReader for TcpReader {
     }
 
     async fn peer_gone(&self) {
-        let watch = match watch_handle(self.frames.get_ref().as_ref()) {
-            Ok(watch) => watch,
-            Err(error) => {
-                tracing::debug!(target: "repod::connection", %error, "cannot watch the socket for its end");
-                return std::future::pending().await;
+        watch_end(watch_handle(self.frames.get_ref().as_ref())).await
+    }
+}
+
+/// Resolves once the socket watched by `watch` (see [`watch_handle`]) is closed or reset by
+/// the peer; never, if it could not be watched.
+pub(crate) async fn watch_end(watch: io::Result<TcpStream>) {
+    let watch = match watch {
+        Ok(watch) => watch,
+        Err(error) => {
+            tracing::debug!(target: "repod::connection", %error, "cannot watch the socket for its end");
+            return std::future::pending().await;
+        }
+    };
+    loop {
+        match watch.ready(Interest::READABLE).await {
+            Ok(ready) if ready.is_read_closed() || ready.is_error() => return,
+            Ok(_) => {
+                // Data arrived, not the end: forget this readiness (on the watching handle
+                // only) and wait for the next event. Nothing is read.
+                let _ = watch.try_io(Interest::READABLE, || {
+                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                });
             }
-        };
-        loop {
-            match watch.ready(Interest::READABLE).await {
-                Ok(ready) if ready.is_read_closed() || ready.is_error() => return,
-                Ok(_) => {
-                    // Data arrived, not the end: forget this readiness (on the watching handle
-                    // only) and wait for the next event. Nothing is read.
-                    let _ = watch.try_io(Interest::READABLE, || {
-                        Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                    });
-                }
-                Err(_) => return,
-            }
+            Err(_) => return,
         }
     }
 }
@@ -175,7 +189,7 @@ impl FrameReader for TcpReader {
 /// for the socket's end without reading. Waiting on `stream` itself would not do: readiness
 /// cleared there to wait for the next event would stall its reader, since data already waiting
 /// raises no new event. Dropping the handle leaves the connection open.
-fn watch_handle(stream: &TcpStream) -> io::Result<TcpStream> {
+pub(crate) fn watch_handle(stream: &TcpStream) -> io::Result<TcpStream> {
     let socket = socket2::SockRef::from(stream).try_clone()?;
     let std_stream: std::net::TcpStream = socket.into();
     std_stream.set_nonblocking(true)?;

@@ -7,6 +7,7 @@ use super::auth::Auth;
 use super::channel::Channel;
 use super::hub::{Hub, HubConfig, PeerInfo, ServerContext};
 use super::limits::RateLimit;
+use super::listen::{self, ListenKind, ListenSpec};
 use super::shutdown::ShutdownSignal;
 use super::{BackgroundServer, Server, ServerError, ServerHandle};
 use crate::codec::CodecKind;
@@ -31,6 +32,8 @@ pub const DEFAULT_COMMAND_QUEUE: usize = 65_536;
 /// The default [`tcp_keepalive`](ServerBuilder::tcp_keepalive): probes after 30 seconds of
 /// silence.
 pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+/// The default [`handshake_timeout`](ServerBuilder::handshake_timeout): 10 seconds.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) type Factory<Ch> = Box<dyn FnMut(&PeerInfo) -> Ch + Send>;
 pub(crate) type ConnectHook<S> = Box<dyn FnMut(&mut S, &PeerInfo) + Send>;
@@ -55,6 +58,7 @@ pub(crate) struct ServerConfig {
     pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) auth_attempts_per_minute: Option<u32>,
     pub(crate) tcp_keepalive: Option<Duration>,
+    pub(crate) handshake_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             max_connections_per_ip: None,
             auth_attempts_per_minute: None,
             tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -101,6 +106,7 @@ impl Default for ServerConfig {
 /// | [`idle_timeout`](Self::idle_timeout) | none |
 /// | [`rate_limit`](Self::rate_limit) | none |
 /// | [`tcp_keepalive`](Self::tcp_keepalive) | probes after 30 s of silence |
+/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s (listeners with a handshake, such as WebSocket) |
 ///
 /// ```no_run
 /// # use repod_core::{Channel, Context, RawMessage, server::Server};
@@ -126,6 +132,10 @@ pub struct ServerBuilder<Ch: Channel> {
     pub(crate) on_disconnect: Option<DisconnectHook<Ch::State>>,
     pub(crate) tick: Tick<Ch>,
     pub(crate) auth: Option<Auth>,
+    /// Listeners beside the one given to `bind`, `launch` or `start_background`.
+    pub(crate) listeners: Vec<ListenSpec>,
+    #[cfg(feature = "websocket")]
+    pub(crate) ws_options: crate::connection::ws::WsOptions,
 }
 
 impl<Ch: Channel> fmt::Debug for ServerBuilder<Ch> {
@@ -134,6 +144,7 @@ impl<Ch: Channel> fmt::Debug for ServerBuilder<Ch> {
             .field("config", &self.config)
             .field("tick", &self.tick.as_ref().map(|(period, _)| period))
             .field("auth", &self.auth)
+            .field("listeners", &self.listeners)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +159,9 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             on_disconnect: None,
             tick: None,
             auth: None,
+            listeners: Vec::new(),
+            #[cfg(feature = "websocket")]
+            ws_options: Default::default(),
         }
     }
 
@@ -379,19 +393,76 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
-    /// Binds a listener to `addr` (port 0 picks a free port) and builds the server; call
-    /// [`Server::run`] to serve. Must be called inside a tokio runtime.
+    /// How long a connection on a listener with a handshake (a WebSocket upgrade) may take
+    /// to complete it, from its acceptance. A peer that stalls, or sends something else, is
+    /// closed without a channel: no `on_connect` or `on_close` runs for it. The handshake
+    /// runs on the connection's own task, so a slow one holds up nobody else; while it runs,
+    /// the connection counts against [`max_connections`](Self::max_connections) and
+    /// [`max_connections_per_ip`](Self::max_connections_per_ip). The
+    /// [authentication](Self::auth) timeout, when set, starts once the handshake is done.
+    /// Plain TCP connections have no handshake. The default is 10 seconds.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Also listens for WebSocket connections on `addr` (port 0 picks a free port; read it
+    /// with [`Server::ws_addr`]). Bound with the main address by
+    /// [`bind`](Self::bind), [`launch`](Self::launch) or
+    /// [`start_background`](Self::start_background); may be called more than once.
+    ///
+    /// WebSocket peers are ordinary channels of the same server: the same ids, groups,
+    /// broadcasts, codec, limits, authentication and timeouts as TCP peers. One binary
+    /// WebSocket message carries one message payload of the server's codec (no length
+    /// prefix). The upgrade is accepted on any request path, and from pages of any origin
+    /// unless [`ws_allowed_origins`](Self::ws_allowed_origins) says otherwise. It must be
+    /// done within the [`handshake_timeout`](Self::handshake_timeout).
+    #[cfg(feature = "websocket")]
+    pub fn listen_ws(mut self, addr: impl fmt::Display) -> Self {
+        self.listeners
+            .push((addr.to_string(), ListenKind::WebSocket));
+        self
+    }
+
+    /// Accepts a WebSocket upgrade from a web page only if its `Origin` header is one of
+    /// `origins` (such as `"https://game.example.com"`, or `"http://localhost:8080"`); a page
+    /// of another origin is refused with HTTP 403. Requests without an `Origin` header (not
+    /// from a browser page) are always accepted. The default is to accept every origin: a
+    /// browser game is often served from another port or host than its game server.
+    #[cfg(feature = "websocket")]
+    pub fn ws_allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.ws_options.origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The listeners to bind: the main one on `addr`, then the others.
+    fn listen_specs(&self, addr: &impl fmt::Display) -> Vec<ListenSpec> {
+        let mut specs = Vec::with_capacity(1 + self.listeners.len());
+        specs.push((addr.to_string(), ListenKind::Tcp));
+        specs.extend(self.listeners.iter().cloned());
+        specs
+    }
+
+    /// Binds a listener to `addr` (port 0 picks a free port), and those added with
+    /// `listen_*` methods, and builds the server; call [`Server::run`] to serve. Must be
+    /// called inside a tokio runtime.
     pub async fn bind(
         self,
         addr: impl tokio::net::ToSocketAddrs + fmt::Display,
     ) -> Result<Server<Ch>, ServerError> {
-        let listener = tokio::net::TcpListener::bind(&addr)
+        let main = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|source| ServerError::Bind {
                 addr: addr.to_string(),
                 source,
             })?;
-        Server::from_listener(self, listener)
+        let mut listeners = vec![(main, ListenKind::Tcp)];
+        listeners.extend(listen::bind_async(&self.listeners).await?);
+        Server::from_listeners(self, listeners)
     }
 
     /// Binds to `addr` and serves on a new multi-thread tokio runtime until the process is asked
@@ -447,7 +518,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         addr: impl std::net::ToSocketAddrs + fmt::Display,
         on_start: impl FnOnce(ServerHandle<Ch>),
     ) -> Result<(), ServerError> {
-        let listener = bind_std(&addr)?;
+        let listeners = listen::bind_std(&self.listen_specs(&addr))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("repod-server")
@@ -456,9 +527,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         runtime.block_on(async move {
             // Before anything is announced: a signal sent once `on_start` ran is never lost.
             let stop = ShutdownSignal::new().map_err(ServerError::Runtime)?;
-            let listener =
-                tokio::net::TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
-            let server = Server::from_listener(self, listener)?;
+            let listeners = listen::to_tokio(listeners)?;
+            let server = Server::from_listeners(self, listeners)?;
             tracing::info!(target: "repod::server", addr = %server.local_addr(), "serving; SIGINT (Ctrl+C) or SIGTERM stops");
             on_start(server.handle());
             server.run_until(stop).await
@@ -473,7 +543,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self,
         addr: impl std::net::ToSocketAddrs + fmt::Display,
     ) -> Result<BackgroundServer<Ch>, ServerError> {
-        let listener = bind_std(&addr)?;
+        let listeners = listen::bind_std(&self.listen_specs(&addr))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -482,9 +552,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             .map_err(ServerError::Runtime)?;
         let server = {
             let _guard = runtime.enter();
-            let listener =
-                tokio::net::TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
-            Server::from_listener(self, listener)?
+            let listeners = listen::to_tokio(listeners)?;
+            Server::from_listeners(self, listeners)?
         };
         let local_addr = server.local_addr();
         let handle = server.handle();
@@ -504,6 +573,9 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             on_disconnect,
             tick,
             auth: _,
+            listeners: _,
+            #[cfg(feature = "websocket")]
+                ws_options: _,
         } = self;
         let mut hub = Hub::with_handle(
             HubConfig {
@@ -522,16 +594,4 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         }
         (hub, config, tick)
     }
-}
-
-fn bind_std(
-    addr: &(impl std::net::ToSocketAddrs + fmt::Display),
-) -> Result<std::net::TcpListener, ServerError> {
-    let bind_error = |source| ServerError::Bind {
-        addr: addr.to_string(),
-        source,
-    };
-    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
-    listener.set_nonblocking(true).map_err(bind_error)?;
-    Ok(listener)
 }

@@ -38,8 +38,9 @@ pub(crate) enum ConnEvent<I> {
     /// The connection ended (end of stream or i/o error), or its reader cut it (idle, rate
     /// limited).
     Closed(ChannelId, CloseReason),
-    /// The peer passed authentication: its channel can be created, with this outbox.
-    Authenticated(ChannelId, SocketAddr, Outbox, Identity),
+    /// The peer is through its handshake and authentication (those it has): its channel can
+    /// be created, with this outbox and the identity authentication proved.
+    Admitted(ChannelId, SocketAddr, Outbox, Option<Identity>),
     /// A heartbeat: the round trip it reports, and the encoded answer to queue.
     Heartbeat(ChannelId, Option<Duration>, Bytes, OwnedSemaphorePermit),
     /// Tell the peer this in an `error` message; the connection stays open.
@@ -65,12 +66,15 @@ pub(crate) struct ConnConfig {
     /// The login action, when the server authenticates: a second login is answered, not
     /// dispatched.
     pub(crate) login_action: Option<&'static str>,
+    /// How long a transport's handshake may take.
+    pub(crate) handshake_timeout: Duration,
 }
 
-/// A connection still to be authenticated: what its reader needs until then.
+/// A connection whose channel does not exist yet, until its handshake and authentication (if
+/// the server wants one) are done: what its reader needs until then.
 pub(crate) struct Pending {
-    pub(crate) auth: Auth,
-    /// Handed to the dispatch loop with the identity once the peer is authenticated.
+    pub(crate) auth: Option<Auth>,
+    /// Handed to the dispatch loop (with the identity) once the peer is admitted.
     pub(crate) outbox: Outbox,
     pub(crate) shutdown: CancellationToken,
 }
@@ -99,52 +103,89 @@ impl Drop for OpenGuard {
     }
 }
 
-/// Spawns the reader and writer tasks of an accepted connection, given its transport halves.
+/// Spawns the tasks of an accepted connection: `handshake` gives its transport halves (at once
+/// for plain TCP), bounded by the handshake timeout; then a writer task drains the outbox and
+/// this task reads.
+///
+/// With `pending`, the connection has no channel yet: once the handshake and the
+/// authentication (if any) are done, the loop is told to create it (`Admitted`). A failed
+/// handshake ends the connection without a word to the loop, so no channel hook runs for it.
+/// Without `pending`, the channel exists already, and a failed handshake closes it.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn spawn<Ch: Channel, R: FrameReader, W: FrameWriter>(
+pub(crate) fn spawn<Ch, R, W, H>(
     id: ChannelId,
     peer: std::net::SocketAddr,
-    (read, write): (R, W),
+    handshake: H,
     outbox: OutboxReceiver,
     config: ConnConfig,
     events: mpsc::UnboundedSender<ConnEvent<Ch::Inbound>>,
     writer_guard: mpsc::Sender<()>,
     open: OpenGuard,
     pending: Option<Pending>,
-) {
+) where
+    Ch: Channel,
+    R: FrameReader,
+    W: FrameWriter,
+    H: std::future::Future<Output = io::Result<(R, W)>> + Send + 'static,
+{
     let span = tracing::debug_span!(target: "repod::server", "conn", conn_id = id.get(), %peer);
-    // The reader stops forwarding as soon as the channel is closed (its outbox dropped), and
-    // stops reading when the writer is done.
-    let reader_stop = CancellationToken::new();
-    let closing = outbox.closing_token().clone();
-    let reader = {
-        let events = events.clone();
-        let stop = reader_stop.clone();
-        async move {
-            let mut read = read;
-            if let Some(pending) = pending {
-                let info = PeerInfo { id, addr: peer };
-                if !admit::<Ch, R>(info, &mut read, pending, config, &events, &stop).await {
-                    return;
-                }
+    let task = async move {
+        let shutdown = pending.as_ref().map(|p| p.shutdown.clone());
+        let gone = async {
+            match &shutdown {
+                Some(shutdown) => shutdown.cancelled().await,
+                None => std::future::pending().await,
             }
-            read_loop::<Ch, R>(id, read, config, events, closing, stop).await
+        };
+        let halves = tokio::select! {
+            biased;
+            () = gone => return,
+            halves = tokio::time::timeout(config.handshake_timeout, handshake) => halves,
+        };
+        let (mut read, write) = match halves {
+            Ok(Ok(halves)) => halves,
+            Ok(Err(error)) => {
+                tracing::warn!(target: "repod::server", %error, "handshake failed: closing");
+                if pending.is_none() {
+                    let _ = events.send(ConnEvent::Closed(id, io_reason(&error)));
+                }
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(target: "repod::server", timeout = ?config.handshake_timeout, "handshake timeout: closing");
+                if pending.is_none() {
+                    let reason = CloseReason::Io("handshake timeout".to_owned());
+                    let _ = events.send(ConnEvent::Closed(id, reason));
+                }
+                return;
+            }
+        };
+        // The reader stops forwarding as soon as the channel is closed (its outbox dropped),
+        // and stops reading when the writer is done.
+        let reader_stop = CancellationToken::new();
+        let closing = outbox.closing_token().clone();
+        let writer = Writer {
+            id,
+            events: events.clone(),
+            reader_stop: reader_stop.clone(),
+            close_timeout: config.close_timeout,
+            _guards: (writer_guard, open),
+        };
+        tokio::spawn(writer.run(write, outbox).in_current_span());
+        if let Some(pending) = pending {
+            let info = PeerInfo { id, addr: peer };
+            if !admit::<Ch, R>(info, &mut read, pending, config, &events, &reader_stop).await {
+                return;
+            }
         }
+        read_loop::<Ch, R>(id, read, config, events, closing, reader_stop).await
     };
-    tokio::spawn(reader.instrument(span.clone()));
-    let writer = Writer {
-        id,
-        events,
-        reader_stop,
-        close_timeout: config.close_timeout,
-        _guards: (writer_guard, open),
-    };
-    tokio::spawn(writer.run(write, outbox).instrument(span));
+    tokio::spawn(task.instrument(span));
 }
 
-/// Authenticates a peer before its channel exists. On success the loop is told to create the
-/// channel and `true` returned; on a refusal the peer is told why, the connection closed, and
-/// `false` returned once the writer is done.
+/// Admits a peer whose channel does not exist yet: authenticates it if the server wants it,
+/// then tells the loop to create the channel and returns `true`. On a refusal the peer is told
+/// why, the connection closed, and `false` returned once the writer is done.
 async fn admit<Ch: Channel, R: FrameReader>(
     info: PeerInfo,
     frames: &mut R,
@@ -158,6 +199,11 @@ async fn admit<Ch: Channel, R: FrameReader>(
         outbox,
         shutdown,
     } = pending;
+    let Some(auth) = auth else {
+        return events
+            .send(ConnEvent::Admitted(info.id, info.addr, outbox, None))
+            .is_ok();
+    };
     let result = tokio::select! {
         biased;
         () = shutdown.cancelled() => Err(Refusal::Gone),
@@ -168,8 +214,11 @@ async fn admit<Ch: Channel, R: FrameReader>(
         Ok(identity) => {
             tracing::debug!(target: "repod::server", "authenticated");
             events
-                .send(ConnEvent::Authenticated(
-                    info.id, info.addr, outbox, identity,
+                .send(ConnEvent::Admitted(
+                    info.id,
+                    info.addr,
+                    outbox,
+                    Some(identity),
                 ))
                 .is_ok()
         }

@@ -888,7 +888,7 @@ impl<Ch: Channel> Hub<Ch> {
         let (handle, commands) = ServerHandle::new_pair(
             config.codec,
             config.max_frame_len,
-            SocketAddr::from(([0, 0, 0, 0], 0)),
+            vec![(super::Transport::Tcp, SocketAddr::from(([0, 0, 0, 0], 0)))],
             super::DEFAULT_COMMAND_QUEUE,
         );
         let mut hub = Self::with_handle(config, state, Box::new(factory), handle);

@@ -30,6 +30,7 @@ mod conn;
 mod groups;
 mod hub;
 mod limits;
+mod listen;
 mod reply;
 mod shutdown;
 
@@ -48,13 +49,14 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 pub use self::builder::{
-    ServerBuilder, DEFAULT_CLOSE_TIMEOUT, DEFAULT_COMMAND_QUEUE, DEFAULT_INBOUND_QUEUE_BYTES,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_OUTBOUND_QUEUE_BYTES, DEFAULT_OUTBOUND_QUEUE_FRAMES,
-    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TCP_KEEPALIVE,
+    ServerBuilder, DEFAULT_CLOSE_TIMEOUT, DEFAULT_COMMAND_QUEUE, DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_INBOUND_QUEUE_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_OUTBOUND_QUEUE_BYTES,
+    DEFAULT_OUTBOUND_QUEUE_FRAMES, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TCP_KEEPALIVE,
 };
 pub use self::channel::Channel;
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
 pub use self::limits::{RateLimit, RatePolicy};
+pub use self::listen::Transport;
 pub use self::reply::{ReplyTo, DROPPED_REPLY};
 pub use self::shutdown::ShutdownSignal;
 pub use crate::connection::{Outbox, OutboxReceiver, PushError};
@@ -64,6 +66,7 @@ use self::builder::{ServerConfig, Tick};
 use self::conn::{ConnConfig, ConnEvent, OpenGuard, Pending};
 use self::hub::panic_message;
 use self::limits::IpSlots;
+use self::listen::{accept_loop, Accepted, ListenKind};
 use crate::codec::Codec;
 use crate::connection::transport;
 use crate::error::{CloseReason, CodecError, SendError};
@@ -125,7 +128,8 @@ pub(crate) enum Command<Ch: Channel> {
 struct Shared {
     shutdown: CancellationToken,
     connections: AtomicUsize,
-    local_addr: SocketAddr,
+    /// The address of every listener, the main (TCP) one first.
+    local_addrs: Vec<(Transport, SocketAddr)>,
     codec: crate::codec::CodecKind,
     max_frame_len: usize,
 }
@@ -150,7 +154,10 @@ struct Shared {
 /// # }
 /// ```
 pub struct Server<Ch: Channel> {
-    listener: TcpListener,
+    /// The main (TCP) listener first.
+    listeners: Vec<(TcpListener, ListenKind)>,
+    #[cfg(feature = "websocket")]
+    ws_options: crate::connection::ws::WsOptions,
     hub: Hub<Ch>,
     config: ServerConfig,
     tick: Tick<Ch>,
@@ -162,7 +169,7 @@ pub struct Server<Ch: Channel> {
 impl<Ch: Channel> fmt::Debug for Server<Ch> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.local_addr())
+            .field("local_addrs", &self.local_addrs())
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -195,9 +202,10 @@ impl<Ch: Channel> Server<Ch> {
         ServerBuilder::new(state, Box::new(factory))
     }
 
-    fn from_listener(
+    /// A server over bound listeners, the main (TCP) one first.
+    fn from_listeners(
         mut builder: ServerBuilder<Ch>,
-        listener: TcpListener,
+        listeners: Vec<(TcpListener, ListenKind)>,
     ) -> Result<Self, ServerError> {
         let mut auth = builder.auth.take();
         if let (Some(auth), Some(attempts)) =
@@ -205,16 +213,24 @@ impl<Ch: Channel> Server<Ch> {
         {
             auth.limit_attempts(attempts);
         }
-        let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
+        let local_addrs = listeners
+            .iter()
+            .map(|(listener, kind)| Ok((kind.transport(), listener.local_addr()?)))
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(ServerError::LocalAddr)?;
         let (handle, commands) = ServerHandle::new_pair(
             builder.config.codec,
             builder.config.max_frame_len,
-            local_addr,
+            local_addrs,
             builder.config.command_queue,
         );
+        #[cfg(feature = "websocket")]
+        let ws_options = builder.ws_options.clone();
         let (hub, config, tick) = builder.into_hub(handle.clone());
         Ok(Server {
-            listener,
+            listeners,
+            #[cfg(feature = "websocket")]
+            ws_options,
             hub,
             config,
             tick,
@@ -224,9 +240,22 @@ impl<Ch: Channel> Server<Ch> {
         })
     }
 
-    /// The address the server listens on; with port 0, the port the system picked.
+    /// The address the server listens on for TCP (the one given to `bind`); with port 0, the
+    /// port the system picked.
     pub fn local_addr(&self) -> SocketAddr {
-        self.handle.shared.local_addr
+        self.handle.local_addr()
+    }
+
+    /// The address of every listener with its transport, the main TCP one first.
+    pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
+        self.handle.local_addrs()
+    }
+
+    /// The address of the first WebSocket listener (see
+    /// [`ServerBuilder::listen_ws`]), if there is one.
+    #[cfg(feature = "websocket")]
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.handle.ws_addr()
     }
 
     /// A handle to reach the server from other tasks and threads.
@@ -250,7 +279,9 @@ impl<Ch: Channel> Server<Ch> {
 
     async fn serve(self) -> Result<(), ServerError> {
         let Server {
-            listener,
+            listeners,
+            #[cfg(feature = "websocket")]
+            ws_options,
             mut hub,
             config,
             tick,
@@ -261,8 +292,16 @@ impl<Ch: Channel> Server<Ch> {
         let shared = handle.shared.clone();
         drop(handle);
         let abort_all = CancellationToken::new();
-        let (accepted_tx, mut accepted) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
-        tokio::spawn(accept_loop(listener, accepted_tx, shared.shutdown.clone()));
+        let (accepted_tx, mut accepted) = mpsc::channel::<Accepted>(64);
+        for (listener, kind) in listeners {
+            tokio::spawn(accept_loop(
+                listener,
+                kind,
+                accepted_tx.clone(),
+                shared.shutdown.clone(),
+            ));
+        }
+        drop(accepted_tx);
         let (events_tx, mut events) = mpsc::unbounded_channel::<ConnEvent<Ch::Inbound>>();
         let (writers_tx, mut writers) = mpsc::channel::<()>(1);
         let conn_config = ConnConfig {
@@ -273,6 +312,7 @@ impl<Ch: Channel> Server<Ch> {
             idle_timeout: config.idle_timeout,
             rate_limit: config.rate_limit,
             login_action: auth.as_ref().map(|auth| auth.action),
+            handshake_timeout: config.handshake_timeout,
         };
         let ip_slots = IpSlots::default();
         let mut accepts: u64 = 0;
@@ -298,7 +338,7 @@ impl<Ch: Channel> Server<Ch> {
             .codec
             .encode(&ErrorMessage::new("server full"), config.max_frame_len)
             .ok();
-        tracing::debug!(target: "repod::server", addr = %shared.local_addr, codec = %config.codec, "server running");
+        tracing::debug!(target: "repod::server", addrs = ?shared.local_addrs, codec = %config.codec, "server running");
 
         loop {
             tokio::select! {
@@ -319,7 +359,7 @@ impl<Ch: Channel> Server<Ch> {
                     let _ = hub.send_frame_to(id, frame);
                     hub.flush_replies();
                 }
-                Some((stream, addr)) = accepted.recv() => {
+                Some((stream, addr, kind)) = accepted.recv() => {
                     if open.load(Ordering::Acquire) >= config.max_connections {
                         tracing::warn!(target: "repod::server", peer = %addr, max = config.max_connections, "server full: refusing connection");
                         if let Some(frame) = full_frame.clone() {
@@ -346,22 +386,40 @@ impl<Ch: Channel> Server<Ch> {
                         abort_all.child_token(),
                     );
                     transport::set_keepalive(&stream, config.tcp_keepalive);
-                    let halves = transport::tcp(stream, config.max_frame_len);
                     let guard = OpenGuard::new(&open, ip_slot);
-                    match &auth {
-                        Some(auth) => {
-                            accepts += 1;
-                            if accepts.is_multiple_of(EVICT_EVERY) {
-                                auth.evict_stale();
-                            }
-                            // The channel is created once the peer is authenticated.
-                            let id = hub.reserve_id();
-                            let pending = Pending { auth: auth.clone(), outbox, shutdown: shared.shutdown.clone() };
-                            conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending));
+                    if let Some(auth) = &auth {
+                        accepts += 1;
+                        if accepts.is_multiple_of(EVICT_EVERY) {
+                            auth.evict_stale();
                         }
-                        None => {
-                            let id = hub.connect(addr, outbox);
-                            conn::spawn::<Ch, _, _>(id, addr, halves, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, None);
+                    }
+                    // With authentication or a handshake, the channel is created once the peer
+                    // is through them (the `Admitted` event): an id is reserved meanwhile.
+                    let pending = |outbox| Pending {
+                        auth: auth.clone(),
+                        outbox,
+                        shutdown: shared.shutdown.clone(),
+                    };
+                    match kind {
+                        ListenKind::Tcp => {
+                            let halves = transport::tcp(stream, config.max_frame_len);
+                            let ready = std::future::ready(Ok(halves));
+                            let (id, pending) = match &auth {
+                                Some(_) => (hub.reserve_id(), Some(pending(outbox))),
+                                None => (hub.connect(addr, outbox), None),
+                            };
+                            conn::spawn::<Ch, _, _, _>(id, addr, ready, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, pending);
+                        }
+                        #[cfg(feature = "websocket")]
+                        ListenKind::WebSocket => {
+                            let options = ws_options.clone();
+                            let max_frame_len = config.max_frame_len;
+                            let handshake = async move {
+                                let _ = stream.set_nodelay(true);
+                                crate::connection::ws::accept(stream, &options, max_frame_len).await
+                            };
+                            let id = hub.reserve_id();
+                            conn::spawn::<Ch, _, _, _>(id, addr, handshake, receiver, conn_config, events_tx.clone(), writers_tx.clone(), guard, Some(pending(outbox)));
                         }
                     }
                 }
@@ -410,35 +468,6 @@ async fn tick_once(interval: &mut Option<tokio::time::Interval>) {
             interval.tick().await;
         }
         None => std::future::pending().await,
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    accepted: mpsc::Sender<(TcpStream, SocketAddr)>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let result = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return,
-            result = listener.accept() => result,
-        };
-        match result {
-            Ok(conn) => {
-                if accepted.send(conn).await.is_err() {
-                    return;
-                }
-            }
-            Err(error) => {
-                // Out of file descriptors and the like: back off a little instead of spinning.
-                tracing::error!(target: "repod::server", %error, "accept failed");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
-                }
-            }
-        }
     }
 }
 
@@ -495,8 +524,8 @@ fn handle_event<Ch: Channel>(
             }
             hub.close(id, reason)
         }
-        ConnEvent::Authenticated(id, addr, outbox, identity) => {
-            hub.connect_as(id, addr, outbox, Some(identity));
+        ConnEvent::Admitted(id, addr, outbox, identity) => {
+            hub.connect_as(id, addr, outbox, identity);
         }
         ConnEvent::Heartbeat(id, rtt, ack, permit) => {
             hub.heartbeat(id, rtt, ack);
@@ -601,7 +630,7 @@ impl<Ch: Channel> Clone for ServerHandle<Ch> {
 impl<Ch: Channel> fmt::Debug for ServerHandle<Ch> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerHandle")
-            .field("local_addr", &self.shared.local_addr)
+            .field("local_addrs", &self.shared.local_addrs)
             .field("running", &self.is_running())
             .finish()
     }
@@ -612,7 +641,7 @@ impl<Ch: Channel> ServerHandle<Ch> {
     pub(crate) fn new_pair(
         codec: crate::codec::CodecKind,
         max_frame_len: usize,
-        local_addr: SocketAddr,
+        local_addrs: Vec<(Transport, SocketAddr)>,
         capacity: usize,
     ) -> (Self, mpsc::Receiver<Command<Ch>>) {
         let (tx, commands) = mpsc::channel(capacity.max(1));
@@ -621,7 +650,7 @@ impl<Ch: Channel> ServerHandle<Ch> {
             shared: Arc::new(Shared {
                 shutdown: CancellationToken::new(),
                 connections: AtomicUsize::new(0),
-                local_addr,
+                local_addrs,
                 codec,
                 max_frame_len,
             }),
@@ -835,9 +864,24 @@ impl<Ch: Channel> ServerHandle<Ch> {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on for TCP (the one given to `bind`).
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
+        self.shared.local_addrs[0].1
+    }
+
+    /// The address of every listener with its transport, the main TCP one first.
+    pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
+        &self.shared.local_addrs
+    }
+
+    /// The address of the first WebSocket listener, if there is one.
+    #[cfg(feature = "websocket")]
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.shared
+            .local_addrs
+            .iter()
+            .find(|(transport, _)| *transport == Transport::WebSocket)
+            .map(|(_, addr)| *addr)
     }
 
     /// Whether the server has not been told to shut down yet.
@@ -882,9 +926,20 @@ impl<Ch: Channel> BackgroundServer<Ch> {
         }
     }
 
-    /// The address the server listens on; with port 0, the port the system picked.
+    /// The address the server listens on for TCP; with port 0, the port the system picked.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of every listener with its transport, the main TCP one first.
+    pub fn local_addrs(&self) -> &[(Transport, SocketAddr)] {
+        self.handle.local_addrs()
+    }
+
+    /// The address of the first WebSocket listener, if there is one.
+    #[cfg(feature = "websocket")]
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.handle.ws_addr()
     }
 
     /// A handle to the server.
