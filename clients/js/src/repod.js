@@ -367,7 +367,8 @@ export class Client {
       const detail = event.reason ? `: ${event.reason}` : "";
       this._raise("error", { message: `cannot connect to ${this._url}${detail}` });
       reason = `cannot connect to ${this._url}`;
-    } else if (event.code === 1000 || event.code === 1001) {
+    } else if (event.code === 1000 || event.code === 1001 || event.code === 1005) {
+      // 1005: the server closed without a status code, as a repod server does.
       reason = "closed by peer";
     } else if (event.code === 1006) {
       reason = "connection lost";
