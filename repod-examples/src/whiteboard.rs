@@ -247,15 +247,28 @@ mod tests {
     #[test]
     fn strokes_are_bounded() {
         assert!(check_stroke(&Stroke { points: vec![] }).is_err());
-        assert!(check_stroke(&Stroke { points: vec![(0, 0); MAX_POINTS + 1] }).is_err());
-        assert!(check_stroke(&Stroke { points: vec![(WIDTH + 1, 0)] }).is_err());
-        assert!(check_stroke(&Stroke { points: vec![(WIDTH, HEIGHT), (0, 0)] }).is_ok());
+        assert!(check_stroke(&Stroke {
+            points: vec![(0, 0); MAX_POINTS + 1]
+        })
+        .is_err());
+        assert!(check_stroke(&Stroke {
+            points: vec![(WIDTH + 1, 0)]
+        })
+        .is_err());
+        assert!(check_stroke(&Stroke {
+            points: vec![(WIDTH, HEIGHT), (0, 0)]
+        })
+        .is_ok());
     }
 
     #[test]
     fn history_forgets_the_oldest_beyond_its_bounds() {
         let mut history = History::default();
-        let stroke = |id, n| Drawn { id, color: color_of(id).into(), points: vec![(1, 1); n] };
+        let stroke = |id, n| Drawn {
+            id,
+            color: color_of(id).into(),
+            points: vec![(1, 1); n],
+        };
         for id in 0..(HISTORY_STROKES as u64 + 5) {
             history.push(stroke(id, 1));
         }

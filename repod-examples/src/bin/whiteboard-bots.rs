@@ -67,7 +67,10 @@ impl Eyes {
 fn curve(id: u64, t: f64) -> (u16, u16) {
     let (w, h) = (f64::from(WIDTH), f64::from(HEIGHT));
     let k = (id % 1000) as f64;
-    let (cx, cy) = (w * (0.2 + 0.6 * ((k * 0.37) % 1.0)), h * (0.3 + 0.4 * ((k * 0.61) % 1.0)));
+    let (cx, cy) = (
+        w * (0.2 + 0.6 * ((k * 0.37) % 1.0)),
+        h * (0.3 + 0.4 * ((k * 0.61) % 1.0)),
+    );
     let r = 60.0 + 20.0 * (k % 4.0);
     let (a, b) = (3.0 + k % 3.0, 2.0 + k % 2.0);
     let x = cx + r * (a * TAU * t + k).sin();
@@ -104,7 +107,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut ticker = tokio::time::interval(pause);
                 while ticker.tick().await < end {
                     // Four points per stroke, the first where the last stroke ended.
-                    let points = (0..4).map(|i| curve(me.id, t + f64::from(i) * 0.002)).collect();
+                    let points = (0..4)
+                        .map(|i| curve(me.id, t + f64::from(i) * 0.002))
+                        .collect();
                     t += 0.006;
                     if sender.send(&Stroke { points }).is_err() {
                         break;
@@ -113,7 +118,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 strokes
             };
-            let (strokes, _) = tokio::join!(draw, tokio::time::timeout_at(end, client.run(&mut eyes)));
+            let (strokes, _) =
+                tokio::join!(draw, tokio::time::timeout_at(end, client.run(&mut eyes)));
             // Close, then keep dispatching until `disconnected`: what was sent is delivered.
             client.sender().close();
             let _ = tokio::time::timeout(Duration::from_secs(2), client.run(&mut eyes)).await;
