@@ -137,10 +137,16 @@ pub(crate) fn spawn<Ch, R, W, H>(
                 None => std::future::pending().await,
             }
         };
+        let handshake = tokio::time::timeout(config.handshake_timeout, handshake);
+        tokio::pin!(handshake);
+        // Declared after the handshake, which holds the socket: on a failure the connection's
+        // slot is released before its socket closes, so a peer that sees the close finds the
+        // slot free.
+        let open = open;
         let halves = tokio::select! {
             biased;
             () = gone => return,
-            halves = tokio::time::timeout(config.handshake_timeout, handshake) => halves,
+            halves = &mut handshake => halves,
         };
         let (mut read, write) = match halves {
             Ok(Ok(halves)) => halves,
