@@ -16,16 +16,16 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use repod::client::AsyncClient;
 use repod::CodecKind;
 use repod_examples::whiteboard::{Drawn, Join, Joined, Left, Stroke};
-use support::{run_with_input, workspace_file};
+use support::{run_with_input, start_whiteboard, workspace_file};
 
 /// One browser at a time: the machine may have few cores.
 static BROWSER: Mutex<()> = Mutex::new(());
@@ -236,55 +236,6 @@ fn whiteboard_in_a_browser() {
     );
 }
 
-/// A child process killed by its PID when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The whiteboard server on free ports: (process, TCP port, page URL).
-fn start_whiteboard() -> (Killed, u16, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_whiteboard-server"))
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--ws",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("cannot start whiteboard-server");
-    let stdout = child.stdout.take().unwrap();
-    let child = Killed(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut port, mut url) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while port.is_none() || url.is_none() {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("whiteboard-server did not print its addresses in time");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
-        } else if let Some(rest) = line.strip_prefix("open ") {
-            url = rest.split_whitespace().next().map(str::to_owned);
-        }
-    }
-    (child, port.unwrap(), url.unwrap())
-}
-
 /// A player of the Rust side of the mixed room.
 #[derive(Default)]
 struct RustPlayer {
@@ -402,7 +353,8 @@ fn a_browser_a_rust_client_and_a_python_client_share_a_room() {
         return;
     };
     let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
-    let (_server, port, url) = start_whiteboard();
+    let server = start_whiteboard();
+    let (port, url) = (server.tcp_port, server.http_url.clone());
 
     let browser = std::thread::spawn(move || {
         let mut cmd = Command::new("node");
