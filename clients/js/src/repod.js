@@ -68,6 +68,7 @@ export class Client {
     this._nextRid = 1;
     this._closing = false;
     this._finished = false;
+    this._opened = false;
     this._greeted = false;
   }
 
@@ -99,11 +100,9 @@ export class Client {
     this._url = String(url);
     socket.addEventListener("open", () => this._onOpen());
     socket.addEventListener("message", (event) => this._onMessage(event.data));
-    socket.addEventListener("error", () => {
-      // The browser's error event carries no reason; the close event that follows says
-      // what happened.
-      this._sawSocketError = true;
-    });
+    // The WebSocket's own error event carries no reason; the close event that always
+    // follows it says what happened. (Listening keeps Node's `ws` from throwing it.)
+    socket.addEventListener("error", () => {});
     socket.addEventListener("close", (event) => this._onClose(event));
     return this;
   }
@@ -284,6 +283,7 @@ export class Client {
     if (this._finished) {
       return;
     }
+    this._opened = true;
     this._raise("socketConnect", {});
     const pending = this._pending;
     this._pending = [];
@@ -363,7 +363,7 @@ export class Client {
     let reason;
     if (this._closing) {
       reason = "closed by client";
-    } else if (!this._opened()) {
+    } else if (!this._opened) {
       const detail = event.reason ? `: ${event.reason}` : "";
       this._raise("error", { message: `cannot connect to ${this._url}${detail}` });
       reason = `cannot connect to ${this._url}`;
@@ -376,10 +376,6 @@ export class Client {
       reason = `closed by peer (code ${event.code}${event.reason ? `: ${event.reason}` : ""})`;
     }
     this._finish(reason);
-  }
-
-  _opened() {
-    return this._sawOpen === true;
   }
 
   _finish(reason) {
@@ -395,9 +391,6 @@ export class Client {
   }
 
   _raise(action, fields) {
-    if (action === "socketConnect") {
-      this._sawOpen = true;
-    }
     this._dispatch(action, { action, ...fields });
   }
 

@@ -113,6 +113,19 @@ describe("the JavaScript client against echo-server", { timeout: 120_000 }, () =
     await closed(c);
   });
 
+  test("an error message from the server reaches the error handlers", async (t) => {
+    if (!server) return skipOrFail(t, "no echo-server binary");
+    const c = await greeted();
+    // A plain message whose body does not fit the handler's type.
+    c.send("add", { a: "two", b: 3 });
+    const error = await next(c, "error");
+    assert.equal(error.action, "error");
+    assert.equal(typeof error.message, "string");
+    assert.ok(error.message.length > 0);
+    assert.equal(c.isConnected, true);
+    await closed(c);
+  });
+
   test("broadcasts reach every client, with the sender's id", async (t) => {
     if (!server) return skipOrFail(t, "no echo-server binary");
     const a = await greeted();
