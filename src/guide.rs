@@ -23,6 +23,15 @@
 //! 12. [Performance](performance): the benchmarks against a plain tokio baseline.
 //! 13. [Robustness](robustness): fuzzing and the soak test.
 //! 14. [Going online](online): authentication, idle timeouts and heartbeats, rate limits.
+#![cfg_attr(
+    feature = "websocket",
+    doc = "15. [Browser players](browser): WebSocket next to TCP, Rust clients over `ws://`."
+)]
+#![cfg_attr(
+    not(feature = "websocket"),
+    doc = "15. Browser players (`docs/browser.md`, built with the `websocket` feature): WebSocket next to TCP."
+)]
+//!
 //!
 //! # How the runtime is layered
 //!
@@ -36,8 +45,8 @@
 //! 4. [`dispatch`](crate::dispatch): what both sides' dispatchers share (reporting a failed
 //!    handler or a body that does not decode).
 //! 5. [`connection`](crate::connection): one connection's path, the same for server and client:
-//!    the bounded outbound queue, the transport (frames in, frames out; TCP today), and the
-//!    writer that flushes, closes gracefully, or resets.
+//!    the bounded outbound queue, the transport (frames in, frames out: TCP, or WebSocket with
+//!    the `websocket` feature), and the writer that flushes, closes gracefully, or resets.
 //! 6. [`server`](crate::server) (with the [`Channel`](crate::Channel) trait) and
 //!    [`client`](crate::client) (with the [`Listener`](crate::Listener) trait), side by side:
 //!    neither uses the other.
@@ -83,3 +92,7 @@ pub mod robustness {}
 
 #[doc = include_str!("../docs/online.md")]
 pub mod online {}
+
+#[cfg(feature = "websocket")]
+#[doc = include_str!("../docs/browser.md")]
+pub mod browser {}

@@ -631,3 +631,64 @@ fn a_game_loop_client_reports_a_failed_websocket_connect() {
     let seen: Vec<&str> = events.0.iter().map(RawMessage::action).collect();
     assert_eq!(seen, ["error", "disconnected"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_tells_a_websocket_peer_so_in_a_message_it_can_read() {
+    within(async {
+        let log = Log::default();
+        let (_tcp, ws_addr, handle, server) =
+            serve_both(game_builder(&log).max_connections(1)).await;
+        let mut first = WsPeer::connect(ws_addr, CodecKind::Bincode).await;
+        let mut second = WsPeer::connect_raw(ws_addr, CodecKind::Bincode).await;
+        let error: ErrorMessage = second.expect().await;
+        assert_eq!(error.message, "server full");
+        second.expect_closed(0).await;
+        first.send(&Echo { n: 1 }).await;
+        assert_eq!(first.expect::<Echo>().await, Echo { n: 1 });
+        handle.shutdown();
+        server.await.unwrap().unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_and_heartbeats_apply_to_websocket_peers() {
+    within(async {
+        let log = Log::default();
+        let builder = game_builder(&log).idle_timeout(Duration::from_millis(600));
+        let (_tcp, ws_addr, handle, server) = serve_both(builder).await;
+
+        // A silent WebSocket peer is closed as idle.
+        let mut silent = WsPeer::connect(ws_addr, CodecKind::Bincode).await;
+        let error: ErrorMessage = silent.expect().await;
+        assert_eq!(error.message, "idle timeout");
+        silent.expect_closed(0).await;
+
+        // A Rust client over ws:// beating well within the timeout stays, and measures its
+        // round trip.
+        let mut beating = AsyncClient::builder()
+            .heartbeat(Duration::from_millis(60))
+            .connect_async(format!("ws://{ws_addr}/"))
+            .await
+            .unwrap();
+        eventually(|| beating.rtt().is_some()).await;
+        // Several idle timeouts later it is still served.
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+        beating.send(&Echo { n: 8 }).unwrap();
+        loop {
+            let event = beating.recv().await.expect("still connected");
+            if event.is::<Echo>() {
+                assert_eq!(event.decode::<Echo>().unwrap(), Echo { n: 8 });
+                break;
+            }
+            assert!(
+                !matches!(event.action(), "error" | "disconnected"),
+                "unexpected {event:?}"
+            );
+        }
+        beating.close().await;
+        handle.shutdown();
+        server.await.unwrap().unwrap();
+    })
+    .await;
+}

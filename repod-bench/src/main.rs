@@ -10,7 +10,8 @@
 //! runtime. The load generator ([`load`]) is the same hand-written client for every
 //! implementation, so the ratio repod/baseline compares servers. The `rooms` workload
 //! ([`rooms`]) runs its clients in several child processes of their own (the hidden
-//! `rooms-client` subcommand). See docs/performance.md.
+//! `rooms-client` subcommand). With `--transport ws` (feature `websocket`), the rtt and fanout
+//! workloads also measure repod over WebSocket ([`ws`]). See docs/performance.md.
 
 mod baseline;
 mod child;
@@ -21,6 +22,8 @@ mod repod_impl;
 mod report;
 mod rooms;
 mod rpc;
+#[cfg(feature = "websocket")]
+mod ws;
 
 use std::future::Future;
 use std::io;
@@ -84,8 +87,27 @@ pub type Impl = &'static dyn Implementation;
 /// Every implementation, baseline first.
 pub const IMPLEMENTATIONS: [Impl; 2] = [&Baseline, &repod_impl::Repod];
 
+/// repod over WebSocket, for `--transport ws`; the rtt and fanout workloads only.
+#[cfg(feature = "websocket")]
+pub const WS: Option<Impl> = Some(&ws::RepodWs);
+#[cfg(not(feature = "websocket"))]
+pub const WS: Option<Impl> = None;
+
+/// Every implementation's name, in the columns' order.
+pub fn column_names() -> Vec<&'static str> {
+    IMPLEMENTATIONS
+        .iter()
+        .chain(WS.iter())
+        .map(|i| i.name())
+        .collect()
+}
+
 fn implementation(name: &str) -> Option<Impl> {
-    IMPLEMENTATIONS.iter().copied().find(|i| i.name() == name)
+    IMPLEMENTATIONS
+        .iter()
+        .chain(WS.iter())
+        .copied()
+        .find(|i| i.name() == name)
 }
 
 #[derive(Parser, Debug)]
@@ -180,6 +202,11 @@ struct Cli {
     /// Implementations to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "baseline,repod")]
     impls: Vec<String>,
+
+    /// `ws`: the rtt and fanout workloads also run repod over WebSocket (a `repod-ws` column
+    /// next to repod over TCP, same run; needs the `websocket` feature). `tcp`: TCP only.
+    #[arg(long, default_value = "tcp")]
+    transport: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -346,6 +373,8 @@ struct Plan {
     deliveries: u64,
     runs: usize,
     block_on: bool,
+    /// repod over WebSocket, when asked for and built in.
+    ws: Option<Impl>,
 }
 
 impl Plan {
@@ -392,6 +421,19 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             .unwrap_or(if cli.quick { 200_000 } else { 2_000_000 }),
         runs: cli.runs.max(1),
         block_on: cli.repod_block_on,
+        ws: match cli.transport.as_str() {
+            "tcp" => None,
+            "ws" if WS.is_none() => {
+                eprintln!("note: --transport ws needs the `websocket` feature of repod-bench; running TCP only");
+                None
+            }
+            "ws" => WS,
+            other => {
+                return Err(io::Error::other(format!(
+                    "unknown transport {other:?} (tcp or ws)"
+                )))
+            }
+        },
         rooms: rooms::RoomsPlan {
             server: rooms::RoomsConfig {
                 rooms: cli.rooms.max(1),
@@ -468,13 +510,19 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             plan.deliveries
         );
         let mut t = Table::new(&title, report::rate);
+        let impls: Vec<Impl> = plan.impls.iter().copied().chain(plan.ws).collect();
         for &codec in &plan.codecs {
             for &k in &cli.fanout {
                 let ticks = (plan.deliveries / k as u64).max(1);
                 let label = format!("{} K={k}", codec.name());
-                t.row(&label, &plan.impls, plan.runs, |imp| async move {
+                t.row(&label, &impls, plan.runs, |imp| async move {
                     let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
-                    let r = load::fanout(server.addr, codec, k, ticks, cli.fanout_window).await;
+                    let window = cli.fanout_window;
+                    let r = match imp.name() {
+                        #[cfg(feature = "websocket")]
+                        "repod-ws" => ws::fanout(server.addr, codec, k, ticks, window).await,
+                        _ => load::fanout(server.addr, codec, k, ticks, window).await,
+                    };
                     server.stop().await?;
                     r
                 })
@@ -542,16 +590,21 @@ async fn latency(plan: &Plan, kind: Latency) -> io::Result<()> {
     };
     let mut p50 = Table::new(t50, report::micros);
     let mut p99 = Table::new(t99, report::micros);
+    // repod over WebSocket, next to TCP, in the raw round-trip workload only.
+    let impls: Vec<Impl> = match kind {
+        Latency::Raw => plan.impls.iter().copied().chain(plan.ws).collect(),
+        _ => plan.impls.clone(),
+    };
     for &codec in &plan.codecs {
         for &pace in paces {
             let label = match pace {
                 Some(pace) => format!("{} {}", codec.name(), pace.label()),
                 None => codec.name().to_owned(),
             };
-            let mut p50s = vec![Vec::new(); plan.impls.len()];
-            let mut p99s = vec![Vec::new(); plan.impls.len()];
+            let mut p50s = vec![Vec::new(); impls.len()];
+            let mut p99s = vec![Vec::new(); impls.len()];
             for _ in 0..plan.runs {
-                for (i, &imp) in plan.impls.iter().enumerate() {
+                for (i, &imp) in impls.iter().enumerate() {
                     let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
                     let r = round_trips(kind, pace, imp, server.addr, codec, plan.duration).await;
                     server.stop().await?;
@@ -567,7 +620,7 @@ async fn latency(plan: &Plan, kind: Latency) -> io::Result<()> {
                     p99s[i].push(r.p99_us);
                 }
             }
-            let names = plan.impls.iter().map(|imp| imp.name());
+            let names = impls.iter().map(|imp| imp.name());
             let r50: Vec<_> = names
                 .clone()
                 .zip(p50s.iter_mut().map(|v| report::median(v)))
@@ -594,6 +647,10 @@ async fn round_trips(
     dur: Duration,
 ) -> io::Result<load::Rtt> {
     let repod = imp.name() == "repod";
+    #[cfg(feature = "websocket")]
+    if imp.name() == "repod-ws" {
+        return ws::rtt(addr, codec, dur, 1_000_000).await;
+    }
     match kind {
         Latency::OwnClient if repod => load::rtt_repod_client(addr, codec, dur, 1_000_000).await,
         Latency::Raw | Latency::OwnClient => load::rtt(addr, codec, dur, 1_000_000).await,
@@ -783,6 +840,26 @@ mod tests {
                         assert!(r.samples > 0 && r.p99_us >= r.p50_us);
                     }
                 }
+            }
+        })
+        .await
+        .expect("workloads finish in time");
+    }
+
+    /// repod over WebSocket runs the rtt and fanout workloads, with the `websocket` feature.
+    #[cfg(feature = "websocket")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn websocket_workloads_run() {
+        let short = Duration::from_millis(50);
+        let imp = WS.expect("built with the websocket feature");
+        tokio::time::timeout(Duration::from_secs(60), async {
+            for codec in [CodecKind::Bincode, CodecKind::MsgPack] {
+                let addr = start(imp, codec, false).await;
+                let r = round_trips(Latency::Raw, None, imp, addr, codec, short)
+                    .await
+                    .unwrap();
+                assert!(r.samples > 0 && r.p99_us >= r.p50_us);
+                assert!(ws::fanout(addr, codec, 5, 20, 4).await.unwrap() > 0.0);
             }
         })
         .await

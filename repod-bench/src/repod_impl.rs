@@ -90,6 +90,11 @@ fn room_tick(
 }
 
 async fn serve(cfg: ServeConfig, ready: Ready) -> io::Result<()> {
+    serve_on(cfg, ready, false).await
+}
+
+/// Serves; with `ws`, also on a WebSocket listener, whose address is the one announced.
+pub async fn serve_on(cfg: ServeConfig, ready: Ready, ws: bool) -> io::Result<()> {
     let mut builder =
         Server::builder_with(BenchState { echo: cfg.echo }, |_| BenchChannel { moves: 0 })
             .codec(cfg.codec)
@@ -97,11 +102,25 @@ async fn serve(cfg: ServeConfig, ready: Ready) -> io::Result<()> {
     if let Some(r) = cfg.rooms {
         builder = builder.tick(r.timer(), room_tick(r, cfg.codec));
     }
+    #[cfg(feature = "websocket")]
+    if ws {
+        builder = builder.listen_ws("127.0.0.1:0");
+    }
     let server = builder
         .bind("127.0.0.1:0")
         .await
         .map_err(io::Error::other)?;
-    let _ = ready.send(server.local_addr());
+    #[cfg(feature = "websocket")]
+    let addr = match ws {
+        true => server.ws_addr().expect("a WebSocket listener"),
+        false => server.local_addr(),
+    };
+    #[cfg(not(feature = "websocket"))]
+    let addr = {
+        let _ = ws;
+        server.local_addr()
+    };
+    let _ = ready.send(addr);
     if cfg.block_on {
         // The dispatch loop on the thread that called `block_on`, as `launch()` runs it.
         return server.run().await.map_err(io::Error::other);

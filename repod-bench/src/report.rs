@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::io;
 
-use crate::{Impl, IMPLEMENTATIONS};
+use crate::{column_names, Impl};
 
 /// Formats a figure for a cell.
 pub type Format = fn(f64) -> String;
@@ -88,23 +88,51 @@ impl Table {
         Ok(())
     }
 
-    /// Prints the table as Markdown.
+    /// Prints the table as Markdown: a column per implementation measured in it (baseline
+    /// and repod always), the ratio repod/baseline, and repod-ws/repod when repod over
+    /// WebSocket was measured.
     pub fn print(&self) {
-        let names: Vec<&str> = IMPLEMENTATIONS.iter().map(|i| i.name()).collect();
+        let measured = |n: &str| {
+            self.rows
+                .iter()
+                .any(|(_, f)| f.iter().any(|(m, _)| *m == n))
+        };
+        let names: Vec<&str> = column_names()
+            .into_iter()
+            .filter(|n| matches!(*n, "baseline" | "repod") || measured(n))
+            .collect();
+        let ws = names.contains(&"repod-ws");
         println!("### {}\n", self.title);
-        println!("| run | {} | repod/baseline |", names.join(" | "));
-        println!("|---|{}---:|", "---:|".repeat(names.len()));
+        println!(
+            "| run | {} | repod/baseline |{}",
+            names.join(" | "),
+            if ws { " repod-ws/repod |" } else { "" }
+        );
+        println!(
+            "|---|{}---:|{}",
+            "---:|".repeat(names.len()),
+            if ws { "---:|" } else { "" }
+        );
         for (label, figures) in &self.rows {
             let get = |n: &str| figures.iter().find(|(m, _)| *m == n).map(|(_, v)| *v);
             let cells: Vec<String> = names
                 .iter()
                 .map(|n| get(n).map_or("n/a".to_owned(), self.format))
                 .collect();
-            let ratio = match (get("repod"), get("baseline")) {
-                (Some(r), Some(b)) if b > 0.0 => format!("{:.2}", r / b),
+            let ratio = |a: &str, b: &str| match (get(a), get(b)) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
                 _ => "n/a".to_owned(),
             };
-            println!("| {label} | {} | {ratio} |", cells.join(" | "));
+            let ws_ratio = if ws {
+                format!(" {} |", ratio("repod-ws", "repod"))
+            } else {
+                String::new()
+            };
+            println!(
+                "| {label} | {} | {} |{ws_ratio}",
+                cells.join(" | "),
+                ratio("repod", "baseline")
+            );
         }
         println!();
     }

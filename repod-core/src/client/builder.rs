@@ -111,7 +111,8 @@ impl ClientBuilder {
         self
     }
 
-    /// How long the TCP connect may take. The default is 10 seconds.
+    /// How long the connect may take: the TCP connect and, for a `ws://` address, the
+    /// WebSocket upgrade. The default is 10 seconds.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

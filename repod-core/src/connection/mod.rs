@@ -6,8 +6,8 @@
 //! * an [`Outbox`], the bounded queue of encoded frames that sends push into without waiting,
 //!   and its [`OutboxReceiver`];
 //! * a transport split into a frame reader (a stream of frames in) and a frame writer (a sink of
-//!   frames out); TCP is the transport today, and another one plugs in here once, for both
-//!   sides;
+//!   frames out): plain TCP, any byte stream over a TCP socket framed the same way, or
+//!   WebSocket (feature `websocket`), for both sides alike;
 //! * a writer task draining the queue into the transport, which decides how the connection
 //!   ends: gracefully after flushing, within a close timeout; dropped at once; or reset, so
 //!   the peer learns at once and nothing unsent stays behind.

@@ -291,7 +291,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
     ///
     /// The peer's first message must be the login message `L` (any [`Message`] of the
     /// application, e.g. `Login { token }`), and the whole authentication must be done within
-    /// `timeout` of the connection's acceptance. `check` gets the decoded login and the peer's
+    /// `timeout` of the connection's acceptance (on a listener with a handshake, such as
+    /// WebSocket, of the end of the handshake). `check` gets the decoded login and the peer's
     /// id and address, and returns the peer's identity or the reason to refuse it. It is async
     /// (it may ask a database or a web service) and runs on the connection's own task, so the
     /// checks of many peers run at once and never hold up the dispatch loop.

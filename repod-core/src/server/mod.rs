@@ -334,6 +334,12 @@ impl<Ch: Channel> Server<Ch> {
             }
             None => (None, None),
         };
+        let refusal = Refusal {
+            #[cfg(feature = "websocket")]
+            ws_options: ws_options.clone(),
+            #[cfg(feature = "websocket")]
+            max_frame_len: config.max_frame_len,
+        };
         let full_frame = config
             .codec
             .encode(&ErrorMessage::new("server full"), config.max_frame_len)
@@ -363,7 +369,7 @@ impl<Ch: Channel> Server<Ch> {
                     if open.load(Ordering::Acquire) >= config.max_connections {
                         tracing::warn!(target: "repod::server", peer = %addr, max = config.max_connections, "server full: refusing connection");
                         if let Some(frame) = full_frame.clone() {
-                            tokio::spawn(refuse(stream, frame));
+                            tokio::spawn(refuse(stream, kind, frame, refusal.clone()));
                         }
                         continue;
                     }
@@ -373,7 +379,7 @@ impl<Ch: Channel> Server<Ch> {
                             None => {
                                 tracing::warn!(target: "repod::server", peer = %addr, max, "too many connections from this address: refusing connection");
                                 if let Some(frame) = crowded_frame.clone() {
-                                    tokio::spawn(refuse(stream, frame));
+                                    tokio::spawn(refuse(stream, kind, frame, refusal.clone()));
                                 }
                                 continue;
                             }
@@ -472,14 +478,50 @@ async fn tick_once(interval: &mut Option<tokio::time::Interval>) {
 }
 
 /// Tells an extra peer the server is full and closes the connection.
-async fn refuse(mut stream: TcpStream, frame: Bytes) {
+///
+/// A peer of a listener with a handshake is told after its handshake, so that it can read the
+/// message (a browser cannot read bytes outside a WebSocket); that takes longer, so it is
+/// given [`REFUSE_HANDSHAKE_TIME`].
+async fn refuse(mut stream: TcpStream, kind: ListenKind, frame: Bytes, with: Refusal) {
     use tokio::io::AsyncWriteExt;
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(&frame).await?;
-        stream.shutdown().await
-    })
-    .await;
+    match kind {
+        ListenKind::Tcp => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                stream.write_all(&frame).await?;
+                stream.shutdown().await
+            })
+            .await;
+        }
+        #[cfg(feature = "websocket")]
+        ListenKind::WebSocket => {
+            use crate::connection::transport::FrameWriter;
+            let _ = tokio::time::timeout(REFUSE_HANDSHAKE_TIME, async {
+                let (_reader, mut writer) =
+                    crate::connection::ws::accept(stream, &with.ws_options, with.max_frame_len)
+                        .await?;
+                writer.feed(frame).await?;
+                writer.flush().await?;
+                writer.shutdown().await
+            })
+            .await;
+        }
+    }
+    let _ = with;
 }
+
+/// What refusing a connection needs besides its message.
+#[derive(Clone)]
+struct Refusal {
+    #[cfg(feature = "websocket")]
+    ws_options: crate::connection::ws::WsOptions,
+    #[cfg(feature = "websocket")]
+    max_frame_len: usize,
+}
+
+/// How long a refused peer of a listener with a handshake is given to make it and read why
+/// it is refused.
+#[cfg(feature = "websocket")]
+const REFUSE_HANDSHAKE_TIME: Duration = Duration::from_secs(2);
 
 fn handle_event<Ch: Channel>(
     hub: &mut Hub<Ch>,
