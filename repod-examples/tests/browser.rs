@@ -213,7 +213,7 @@ fn javascript_client_against_a_rust_server() {
         &["--test", "test/client.test.js", "test/vendor.test.js"],
         Duration::from_secs(240),
     );
-    assert_node_tests_passed(&out, 14);
+    assert_node_tests_passed(&out, 16);
 }
 
 #[test]

@@ -259,6 +259,19 @@ describe("the JavaScript client against echo-server", { timeout: 120_000 }, () =
     assert.match(events[0].message, /cannot connect/);
   });
 
+  test("a malformed address raises error, then disconnected", async () => {
+    const c = connect("not a url", { WebSocket });
+    const events = [];
+    c.onMessage((m) => events.push(m));
+    assert.equal(c.send("echo", { text: "x" }), false);
+    await until(() => events.some((m) => m.action === "disconnected"), 10_000, "no disconnected");
+    assert.deepEqual(
+      events.map((m) => m.action),
+      ["error", "disconnected"],
+    );
+    assert.match(events[0].message, /cannot connect to not a url/);
+  });
+
   test("bad arguments are refused before anything is sent", async (t) => {
     if (!server) return skipOrFail(t, "no echo-server binary");
     const c = await greeted({ maxPayload: 100 });
