@@ -11,7 +11,7 @@
 //! implementation, so the ratio repod/baseline compares servers. The `rooms` workload
 //! ([`rooms`]) runs its clients in several child processes of their own (the hidden
 //! `rooms-client` subcommand). With `--transport ws` (feature `websocket`), the rtt and fanout
-//! workloads also measure repod over WebSocket ([`ws`]). See docs/performance.md.
+//! workloads also measure repod over WebSocket (`ws.rs`). See docs/performance.md.
 
 mod baseline;
 mod child;
@@ -459,7 +459,11 @@ async fn bench(cli: &Cli) -> io::Result<()> {
         plan.duration.as_secs_f64(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         plan.codecs.iter().map(|c| c.name()).collect::<Vec<_>>(),
-        plan.impls.iter().map(|i| i.name()).collect::<Vec<_>>(),
+        plan.impls
+            .iter()
+            .chain(plan.ws.iter())
+            .map(|i| i.name())
+            .collect::<Vec<_>>(),
     );
     let wants = |w: &str| cli.only.iter().any(|o| o == w);
     if wants("rtt") {
@@ -510,26 +514,57 @@ async fn bench(cli: &Cli) -> io::Result<()> {
             plan.deliveries
         );
         let mut t = Table::new(&title, report::rate);
+        // With repod over WebSocket, the server's own CPU time per delivery too: the load
+        // generator shares the machine, and its WebSocket client costs more than its TCP one.
+        let mut cpu = Table::new(
+            "Broadcast fan-out: server CPU time per delivery (µs; K connections' setup included)",
+            |v| format!("{v:.2} µs"),
+        );
         let impls: Vec<Impl> = plan.impls.iter().copied().chain(plan.ws).collect();
         for &codec in &plan.codecs {
             for &k in &cli.fanout {
                 let ticks = (plan.deliveries / k as u64).max(1);
                 let label = format!("{} K={k}", codec.name());
-                t.row(&label, &impls, plan.runs, |imp| async move {
-                    let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
-                    let window = cli.fanout_window;
-                    let r = match imp.name() {
-                        #[cfg(feature = "websocket")]
-                        "repod-ws" => ws::fanout(server.addr, codec, k, ticks, window).await,
-                        _ => load::fanout(server.addr, codec, k, ticks, window).await,
-                    };
-                    server.stop().await?;
-                    r
+                let spent = std::cell::RefCell::new(Vec::<(&'static str, f64)>::new());
+                t.row(&label, &impls, plan.runs, |imp| {
+                    let spent = &spent;
+                    async move {
+                        let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
+                        let pid = server.pid()?;
+                        let before = child::cpu_seconds(pid)?;
+                        let window = cli.fanout_window;
+                        let r = match imp.name() {
+                            #[cfg(feature = "websocket")]
+                            "repod-ws" => ws::fanout(server.addr, codec, k, ticks, window).await,
+                            _ => load::fanout(server.addr, codec, k, ticks, window).await,
+                        };
+                        let used = child::cpu_seconds(pid)? - before;
+                        server.stop().await?;
+                        let per_delivery = used * 1e6 / (ticks * k as u64) as f64;
+                        spent.borrow_mut().push((imp.name(), per_delivery));
+                        r
+                    }
                 })
                 .await?;
+                let spent = spent.into_inner();
+                let medians: Vec<(&'static str, f64)> = impls
+                    .iter()
+                    .map(|imp| {
+                        let mut v: Vec<f64> = spent
+                            .iter()
+                            .filter(|(n, _)| *n == imp.name())
+                            .map(|(_, v)| *v)
+                            .collect();
+                        (imp.name(), report::median(&mut v))
+                    })
+                    .collect();
+                cpu.push(&label, &medians);
             }
         }
         t.print();
+        if plan.ws.is_some() {
+            cpu.print();
+        }
     }
     if wants("rooms") {
         rooms_workload(plan, &cli.room_modes).await?;

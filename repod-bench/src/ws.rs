@@ -1,5 +1,5 @@
-//! repod over WebSocket (`--transport ws`): the same channel and server as [`repod_impl`]
-//! (crate::repod_impl), reached through a WebSocket listener, and the load generator's
+//! repod over WebSocket (`--transport ws`): the same channel and server as
+//! [`repod_impl`](crate::repod_impl), reached through a WebSocket listener, and the load generator's
 //! WebSocket client: one binary message per payload, as a browser sends them.
 //!
 //! Only the `rtt` and `fanout` workloads run it, next to repod over TCP in the same run, so

@@ -1,8 +1,10 @@
 //! The server: one channel per connection, one dispatch loop, broadcast, flow control.
 //!
-//! A [`Server`] accepts TCP connections and gives each one a channel value (`Ch`). Every
-//! connection has a reader task, which splits frames and reads their action names, and a writer
-//! task, which drains the connection's bounded outbound queue into the socket. All handlers run
+//! A [`Server`] accepts TCP connections (and WebSocket ones on the listeners added with
+//! `ServerBuilder::listen_ws`, feature `websocket`) and gives each one a channel value
+//! (`Ch`). Every connection has a reader task, which splits frames and reads their action
+//! names, and a writer task, which drains the connection's bounded outbound queue into the
+//! socket. All handlers run
 //! on one dispatch loop, in arrival order per connection, with access to every channel and the
 //! shared state through their [`Context`]; no locks are needed.
 //!
