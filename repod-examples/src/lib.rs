@@ -8,18 +8,23 @@
 //! | `teams-server`, `teams-client` | each team a group of channels: join a team, tell the team, team chat |
 //! | `tag-server`, `tag-bots` | an authoritative game: fixed-tick physics on the server, many bots in one process |
 //! | `lobby-server`, `lobby-bots` | matchmaking: players wait in a lobby group, are moved into rooms of four for a short tick-driven round, and each room gets only its own state |
+//! | `whiteboard-server`, `whiteboard-bots` | browser players: the server serves a drawing page (HTTP), takes it over WebSocket and bots or Python programs over TCP, all in one room; the page's TypeScript types are generated from [`whiteboard`]'s Rust types |
+//! | `echo-server` | a server for testing clients in other languages: echoes, broadcasts, requests answered, failed or held |
 //!
 //! Every binary takes `--addr` (default `127.0.0.1:5071`) and `--codec bincode|msgpack`
-//! (default bincode), and `--help`. Servers print `listening on <addr>` as their first line of
-//! output once they accept connections (a stop signal sent from then on is never lost), stop
-//! gracefully on SIGINT (Ctrl+C) or SIGTERM, and print `stopped` as their last line. Set
-//! `RUST_LOG=debug` to see repod's logs on stderr.
+//! (default bincode), and `--help`; `whiteboard-server` and `echo-server` always speak
+//! MessagePack (as browsers do) and take `--ws` for their WebSocket address instead of
+//! `--codec`. Servers print `listening on <addr>` as their first line of output once they
+//! accept connections (a stop signal sent from then on is never lost), stop gracefully on
+//! SIGINT (Ctrl+C) or SIGTERM, and print `stopped` as their last line. Set `RUST_LOG=debug`
+//! to see repod's logs on stderr.
 
 pub mod chat;
 pub mod lag;
 pub mod lobby;
 pub mod tag;
 pub mod teams;
+pub mod whiteboard;
 
 use std::io::Write;
 

@@ -140,3 +140,68 @@ pub fn run_with_input(mut cmd: Command, input: &str, limit: Duration) -> Output 
         stderr: err_thread.join().unwrap(),
     }
 }
+
+/// A running `whiteboard-server` on free ports, killed (by its PID) when dropped.
+pub struct Whiteboard {
+    child: Child,
+    /// Its TCP port.
+    pub tcp_port: u16,
+    /// Its WebSocket URL, `ws://127.0.0.1:<port>`.
+    pub ws_url: String,
+    /// The page's URL, `http://127.0.0.1:<port>/`.
+    pub http_url: String,
+}
+
+impl Drop for Whiteboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `whiteboard-server` on free ports and waits (bounded) until it printed its three
+/// addresses.
+pub fn start_whiteboard() -> Whiteboard {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_whiteboard-server"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--ws",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cannot start whiteboard-server");
+    let stdout = child.stdout.take().unwrap();
+    let mut server = Whiteboard {
+        child,
+        tcp_port: 0,
+        ws_url: String::new(),
+        http_url: String::new(),
+    };
+    let (tx, rx) = mpsc::channel();
+    // Keeps draining so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.tcp_port == 0 || server.ws_url.is_empty() || server.http_url.is_empty() {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("whiteboard-server did not print its addresses in time");
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            server.tcp_port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        } else if let Some(url) = line.strip_prefix("websocket on ") {
+            server.ws_url = url.to_owned();
+        } else if let Some(rest) = line.strip_prefix("open ") {
+            server.http_url = rest.split_whitespace().next().unwrap().to_owned();
+        }
+    }
+    server
+}
