@@ -26,6 +26,8 @@
 mod auth;
 mod builder;
 mod channel;
+#[cfg_attr(not(feature = "cluster"), path = "cluster_off.rs")]
+mod cluster;
 mod conn;
 mod groups;
 mod hub;
@@ -53,6 +55,10 @@ pub use self::builder::{
     DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TCP_KEEPALIVE,
 };
 pub use self::channel::Channel;
+#[cfg(feature = "cluster")]
+pub use self::cluster::{
+    ClusterConfig, ClusterStats, DEFAULT_CLUSTER_QUEUE, DEFAULT_HEARTBEAT, DEFAULT_NODE_TIMEOUT,
+};
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
 pub use self::limits::{RateLimit, RatePolicy};
 pub use self::reply::{ReplyTo, DROPPED_REPLY};
@@ -101,6 +107,11 @@ pub enum ServerError {
     /// (handler panics are caught and close only their channel).
     #[error("the server's dispatch loop panicked")]
     ThreadPanicked,
+    /// The server could not join its cluster: Redis unreachable, or the cluster uses another
+    /// codec (see [`ServerBuilder::cluster`]).
+    #[cfg(feature = "cluster")]
+    #[error("cannot join the cluster: {0}")]
+    Cluster(String),
 }
 
 pub(crate) type CallFn<Ch> = Box<dyn FnOnce(&mut ServerContext<'_, Ch>) + Send>;
@@ -128,6 +139,9 @@ struct Shared {
     local_addr: SocketAddr,
     codec: crate::codec::CodecKind,
     max_frame_len: usize,
+    /// This node's number and counters, on a cluster node.
+    #[cfg(feature = "cluster")]
+    cluster: std::sync::OnceLock<(u32, Arc<cluster::Counters>)>,
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -157,6 +171,7 @@ pub struct Server<Ch: Channel> {
     handle: ServerHandle<Ch>,
     commands: mpsc::Receiver<Command<Ch>>,
     auth: Option<Auth>,
+    cluster: cluster::Io,
 }
 
 impl<Ch: Channel> fmt::Debug for Server<Ch> {
@@ -212,7 +227,11 @@ impl<Ch: Channel> Server<Ch> {
             local_addr,
             builder.config.command_queue,
         );
-        let (hub, config, tick) = builder.into_hub(handle.clone());
+        let (hub, config, tick, cluster) = builder.into_hub(handle.clone());
+        #[cfg(feature = "cluster")]
+        if let Some(counters) = hub.cluster_counters() {
+            let _ = handle.shared.cluster.set((hub.cluster_node(), counters));
+        }
         Ok(Server {
             listener,
             hub,
@@ -221,6 +240,7 @@ impl<Ch: Channel> Server<Ch> {
             handle,
             commands,
             auth,
+            cluster,
         })
     }
 
@@ -257,6 +277,7 @@ impl<Ch: Channel> Server<Ch> {
             handle,
             mut commands,
             auth,
+            mut cluster,
         } = self;
         let shared = handle.shared.clone();
         drop(handle);
@@ -298,6 +319,7 @@ impl<Ch: Channel> Server<Ch> {
             .codec
             .encode(&ErrorMessage::new("server full"), config.max_frame_len)
             .ok();
+        cluster.start();
         tracing::debug!(target: "repod::server", addr = %shared.local_addr, codec = %config.codec, "server running");
 
         loop {
@@ -315,6 +337,7 @@ impl<Ch: Channel> Server<Ch> {
                     }
                 }
                 Some(command) = commands.recv() => handle_command(&mut hub, command),
+                event = cluster.next(), if cluster.enabled() => hub.cluster_event(event),
                 (id, frame) = hub.next_reply() => {
                     let _ = hub.send_frame_to(id, frame);
                     hub.flush_replies();
@@ -386,6 +409,7 @@ impl<Ch: Channel> Server<Ch> {
         }
         hub.flush_replies();
         hub.shutdown();
+        cluster.finish().await;
         shared.connections.store(0, Ordering::Relaxed);
         drop(writers_tx);
         let flushed = tokio::time::timeout(config.shutdown_timeout, writers.recv())
@@ -624,6 +648,8 @@ impl<Ch: Channel> ServerHandle<Ch> {
                 local_addr,
                 codec,
                 max_frame_len,
+                #[cfg(feature = "cluster")]
+                cluster: std::sync::OnceLock::new(),
             }),
         };
         (handle, commands)
@@ -828,6 +854,30 @@ impl<Ch: Channel> ServerHandle<Ch> {
             peers
         })
         .await
+    }
+
+    /// This server's node number in its cluster (the high bits of its channel ids), `None`
+    /// on a server that is not a cluster node.
+    #[cfg(feature = "cluster")]
+    pub fn cluster_node(&self) -> Option<u32> {
+        self.shared.cluster.get().map(|(node, _)| *node)
+    }
+
+    /// What this cluster node has counted: messages published, received and dropped,
+    /// reconnections. `None` on a server that is not a cluster node.
+    #[cfg(feature = "cluster")]
+    pub fn cluster_stats(&self) -> Option<ClusterStats> {
+        self.shared
+            .cluster
+            .get()
+            .map(|(_, counters)| counters.snapshot())
+    }
+
+    /// The other nodes of the cluster this node has heard from within the node timeout, by
+    /// number, in order; empty on a server that is not a cluster node.
+    #[cfg(feature = "cluster")]
+    pub async fn cluster_nodes(&self) -> Result<Vec<u32>, ServerError> {
+        self.call(|ctx| ctx.cluster_nodes()).await
     }
 
     /// The number of connected channels, as of the loop's last event.
