@@ -23,6 +23,8 @@
 //! 12. [Performance](performance): the benchmarks against a plain tokio baseline.
 //! 13. [Robustness](robustness): fuzzing and the soak test.
 //! 14. [Going online](online): authentication, idle timeouts and heartbeats, rate limits.
+//! 15. [Scaling out](scaling): several nodes sharing rooms, broadcasts and direct sends over
+//!     Redis (the `cluster` feature): how, ordering, failures, what is lost.
 //!
 //! # How the runtime is layered
 //!
@@ -83,3 +85,6 @@ pub mod robustness {}
 
 #[doc = include_str!("../docs/online.md")]
 pub mod online {}
+
+#[doc = include_str!("../docs/scaling.md")]
+pub mod scaling {}

@@ -98,7 +98,14 @@ impl Member {
     fn say(&mut self, ctx: &mut Context<'_, Self>, msg: Say) {
         let from = ctx.id().get();
         let room = msg.room;
-        ctx.send_to_group(&room.clone(), &Said { room, from, n: msg.n });
+        ctx.send_to_group(
+            &room.clone(),
+            &Said {
+                room,
+                from,
+                n: msg.n,
+            },
+        );
     }
 
     #[action]
@@ -229,31 +236,60 @@ async fn chat_across_nodes(codec: CodecKind) {
         assert_ne!(alice.id, bob.id);
 
         // Membership is cluster-wide: each node lists the other's member.
-        let members = until(&a, "a to see bob in red", |ctx| {
-            let mut m: Vec<u64> = ctx.group_members("red").map(ChannelId::get).collect();
-            m.sort();
-            m
-        }, |m| m.len() == 2)
+        let members = until(
+            &a,
+            "a to see bob in red",
+            |ctx| {
+                let mut m: Vec<u64> = ctx.group_members("red").map(ChannelId::get).collect();
+                m.sort();
+                m
+            },
+            |m| m.len() == 2,
+        )
         .await;
         assert!(members.contains(&bob.id) && members.contains(&alice.id));
         let alice_id = alice.id;
-        let seen = until(&b, "b to see alice in red", move |ctx| {
-            (
-                ctx.group_len("red"),
-                ctx.is_in_group(ChannelId::new(alice_id), "red"),
-                ctx.groups_of(ChannelId::new(alice_id)).map(str::to_owned).collect::<Vec<_>>(),
-            )
-        }, |(len, member, _)| *len == 2 && *member)
+        let seen = until(
+            &b,
+            "b to see alice in red",
+            move |ctx| {
+                (
+                    ctx.group_len("red"),
+                    ctx.is_in_group(ChannelId::new(alice_id), "red"),
+                    ctx.groups_of(ChannelId::new(alice_id))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                )
+            },
+            |(len, member, _)| *len == 2 && *member,
+        )
         .await;
         assert_eq!(seen.2, ["red"]);
 
         // A room spanning both nodes, both ways; the sender hears itself too.
-        alice.send(&Say { room: "red".into(), n: 1 }).await;
-        let from_alice = Said { room: "red".into(), from: alice.id, n: 1 };
+        alice
+            .send(&Say {
+                room: "red".into(),
+                n: 1,
+            })
+            .await;
+        let from_alice = Said {
+            room: "red".into(),
+            from: alice.id,
+            n: 1,
+        };
         assert_eq!(bob.expect::<Said>().await, from_alice);
         assert_eq!(alice.expect::<Said>().await, from_alice);
-        bob.send(&Say { room: "red".into(), n: 2 }).await;
-        let from_bob = Said { room: "red".into(), from: bob.id, n: 2 };
+        bob.send(&Say {
+            room: "red".into(),
+            n: 2,
+        })
+        .await;
+        let from_bob = Said {
+            room: "red".into(),
+            from: bob.id,
+            n: 2,
+        };
         assert_eq!(alice.expect::<Said>().await, from_bob);
         assert_eq!(bob.expect::<Said>().await, from_bob);
 
@@ -261,18 +297,38 @@ async fn chat_across_nodes(codec: CodecKind) {
         // comes after his "red" message in his node's order, so receiving it first proves
         // she never got the red one.
         bob.send(&Whisper { to: carol.id, n: 3 }).await;
-        assert_eq!(carol.expect::<Whispered>().await, Whispered { from: bob.id, n: 3 });
+        assert_eq!(
+            carol.expect::<Whispered>().await,
+            Whispered { from: bob.id, n: 3 }
+        );
         carol.send(&Whisper { to: bob.id, n: 4 }).await;
-        assert_eq!(bob.expect::<Whispered>().await, Whispered { from: carol.id, n: 4 });
+        assert_eq!(
+            bob.expect::<Whispered>().await,
+            Whispered {
+                from: carol.id,
+                n: 4
+            }
+        );
 
         // A broadcast to every channel of every node but the sender.
         bob.send(&Shout { n: 5 }).await;
-        assert_eq!(alice.expect::<Shouted>().await, Shouted { from: bob.id, n: 5 });
-        assert_eq!(carol.expect::<Shouted>().await, Shouted { from: bob.id, n: 5 });
+        assert_eq!(
+            alice.expect::<Shouted>().await,
+            Shouted { from: bob.id, n: 5 }
+        );
+        assert_eq!(
+            carol.expect::<Shouted>().await,
+            Shouted { from: bob.id, n: 5 }
+        );
 
         // Order per origin node: a burst from alice arrives at bob in the order sent.
         for n in 0..300 {
-            alice.send(&Say { room: "red".into(), n }).await;
+            alice
+                .send(&Say {
+                    room: "red".into(),
+                    n,
+                })
+                .await;
         }
         for n in 0..300 {
             assert_eq!(bob.expect::<Said>().await.n, n);
@@ -282,10 +338,18 @@ async fn chat_across_nodes(codec: CodecKind) {
         }
 
         // An id of no node, and an id of this node that is gone: refused.
-        bob.send(&Whisper { to: 999 << 32 | 1, n: 6 }).await;
+        bob.send(&Whisper {
+            to: 999 << 32 | 1,
+            n: 6,
+        })
+        .await;
         let error = bob.recv().await.expect("an error");
         assert_eq!(error.action(), "error");
-        bob.send(&Whisper { to: u64::from(node_b) << 32 | 999, n: 7 }).await;
+        bob.send(&Whisper {
+            to: u64::from(node_b) << 32 | 999,
+            n: 7,
+        })
+        .await;
         let error = bob.recv().await.expect("an error");
         assert_eq!(error.action(), "error");
 
@@ -360,7 +424,13 @@ impl Drop for Child {
 
 fn spawn_child_node(redis: &Redis) -> (Child, SocketAddr) {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["child_node", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "child_node",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_URL, redis.url())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -395,13 +465,24 @@ async fn node_killed_or_stopped_leaves_every_group() {
         let bob = Player::enter(addr_b, codec, "red").await;
         let carol = Player::enter(addr_c, codec, "red").await;
         let node_b = node_of(bob.id);
-        until(&a, "a to see all three in red", |ctx| ctx.group_len("red"), |n| *n == 3).await;
+        until(
+            &a,
+            "a to see all three in red",
+            |ctx| ctx.group_len("red"),
+            |n| *n == 3,
+        )
+        .await;
 
         // Killed: no goodbye; a drops its channels once it has been silent for the timeout.
         let killed = Instant::now();
         drop(child);
-        until(&a, "a to drop the killed node's channels", |ctx| ctx.group_len("red"), |n| *n == 2)
-            .await;
+        until(
+            &a,
+            "a to drop the killed node's channels",
+            |ctx| ctx.group_len("red"),
+            |n| *n == 2,
+        )
+        .await;
         let took = killed.elapsed();
         let nodes = a.cluster_nodes().await.expect("nodes");
         assert!(!nodes.contains(&node_b), "{nodes:?}");
@@ -410,7 +491,12 @@ async fn node_killed_or_stopped_leaves_every_group() {
         drop(bob);
 
         // The others go on: alice's room still reaches carol on the third node.
-        alice.send(&Say { room: "red".into(), n: 1 }).await;
+        alice
+            .send(&Say {
+                room: "red".into(),
+                n: 1,
+            })
+            .await;
         assert_eq!(alice.expect::<Said>().await.n, 1);
         let mut carol = carol;
         assert_eq!(carol.expect::<Said>().await.from, alice.id);
@@ -418,10 +504,20 @@ async fn node_killed_or_stopped_leaves_every_group() {
         // Stopped gracefully: its goodbye drops its channels at once (well within the timeout,
         // though the test only waits for the condition).
         c.shutdown();
-        until(&a, "a to drop the stopped node's channels", |ctx| ctx.group_len("red"), |n| *n == 1)
-            .await;
+        until(
+            &a,
+            "a to drop the stopped node's channels",
+            |ctx| ctx.group_len("red"),
+            |n| *n == 1,
+        )
+        .await;
         assert!(a.cluster_nodes().await.expect("nodes").is_empty());
-        alice.send(&Say { room: "red".into(), n: 2 }).await;
+        alice
+            .send(&Say {
+                room: "red".into(),
+                n: 2,
+            })
+            .await;
         assert_eq!(alice.expect::<Said>().await.n, 2);
         a.shutdown();
     })
@@ -430,7 +526,9 @@ async fn node_killed_or_stopped_leaves_every_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_mid_game() {
-    let Some(mut redis) = Redis::start() else { return };
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
     within(async {
         let codec = CodecKind::MsgPack;
         let (addr_a, a) = node(&redis, codec).await;
@@ -438,16 +536,32 @@ async fn redis_restart_mid_game() {
         let mut alice = Player::enter(addr_a, codec, "red").await;
         let mut bob = Player::enter(addr_b, codec, "red").await;
         until(&a, "a to see bob", |ctx| ctx.group_len("red"), |n| *n == 2).await;
-        alice.send(&Say { room: "red".into(), n: 0 }).await;
+        alice
+            .send(&Say {
+                room: "red".into(),
+                n: 0,
+            })
+            .await;
         assert_eq!(bob.expect::<Said>().await.n, 0);
         assert_eq!(alice.expect::<Said>().await.n, 0);
 
         // Redis dies: local delivery goes on.
         tokio::task::block_in_place(|| redis.kill());
-        alice.send(&Say { room: "red".into(), n: 1 }).await;
+        alice
+            .send(&Say {
+                room: "red".into(),
+                n: 1,
+            })
+            .await;
         assert_eq!(alice.expect::<Said>().await.n, 1);
         // The other node is given up for dead once silent for the node timeout.
-        until(&a, "a to give b up", |ctx| ctx.group_len("red"), |n| *n == 1).await;
+        until(
+            &a,
+            "a to give b up",
+            |ctx| ctx.group_len("red"),
+            |n| *n == 1,
+        )
+        .await;
 
         // Redis comes back, empty: the nodes reconnect and announce their rooms again, and
         // cross-node delivery resumes. Messages sent meanwhile may be lost: alice says
@@ -456,8 +570,16 @@ async fn redis_restart_mid_game() {
         let deadline = Instant::now() + DEADLINE;
         let mut n = 100;
         let heard = 'resume: loop {
-            assert!(Instant::now() < deadline, "cross-node delivery never resumed");
-            alice.send(&Say { room: "red".into(), n }).await;
+            assert!(
+                Instant::now() < deadline,
+                "cross-node delivery never resumed"
+            );
+            alice
+                .send(&Say {
+                    room: "red".into(),
+                    n,
+                })
+                .await;
             assert_eq!(alice.expect::<Said>().await.n, n);
             if let Some(raw) = bob.try_recv(Duration::from_millis(100)).await {
                 assert_eq!(raw.action(), "said");
@@ -470,10 +592,26 @@ async fn redis_restart_mid_game() {
         };
         assert!(heard >= 100);
         // Membership is back on both sides.
-        until(&a, "a to see bob again", |ctx| ctx.group_len("red"), |n| *n == 2).await;
-        until(&b, "b to see alice again", |ctx| ctx.group_len("red"), |n| *n == 2).await;
+        until(
+            &a,
+            "a to see bob again",
+            |ctx| ctx.group_len("red"),
+            |n| *n == 2,
+        )
+        .await;
+        until(
+            &b,
+            "b to see alice again",
+            |ctx| ctx.group_len("red"),
+            |n| *n == 2,
+        )
+        .await;
         // And the other way round.
-        bob.send(&Say { room: "red".into(), n: 1000 }).await;
+        bob.send(&Say {
+            room: "red".into(),
+            n: 1000,
+        })
+        .await;
         loop {
             let said: Said = alice.expect().await;
             if said.n == 1000 {

@@ -26,6 +26,7 @@ impl ServerProcess {
             echo,
             block_on,
             rooms,
+            cluster,
         } = cfg;
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
@@ -47,6 +48,9 @@ impl ServerProcess {
             if r.stagger {
                 cmd.arg("--stagger");
             }
+        }
+        if let Some(port) = cluster {
+            cmd.args(["--cluster-port", &port.to_string()]);
         }
         Self::spawn(cmd).await
     }

@@ -97,6 +97,16 @@ async fn serve(cfg: ServeConfig, ready: Ready) -> io::Result<()> {
     if let Some(r) = cfg.rooms {
         builder = builder.tick(r.timer(), room_tick(r, cfg.codec));
     }
+    if let Some(port) = cfg.cluster {
+        #[cfg(feature = "cluster")]
+        {
+            builder = builder.cluster(format!("redis://127.0.0.1:{port}"));
+        }
+        #[cfg(not(feature = "cluster"))]
+        return Err(io::Error::other(format!(
+            "cluster on port {port}: repod-bench was built without the `cluster` feature"
+        )));
+    }
     let server = builder
         .bind("127.0.0.1:0")
         .await

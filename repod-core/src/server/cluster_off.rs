@@ -21,12 +21,12 @@ impl Setup {
     }
 
     pub(crate) fn start(self, _codec: CodecKind) -> (Link, Io) {
-        (Link, Io)
+        (Link::default(), Io::default())
     }
 }
 
 #[derive(Default)]
-pub(crate) struct Io;
+pub(crate) struct Io(());
 
 impl Io {
     pub(crate) fn enabled(&self) -> bool {
@@ -43,7 +43,7 @@ impl Io {
 }
 
 #[derive(Default)]
-pub(crate) struct Link;
+pub(crate) struct Link(());
 
 impl Link {
     pub(crate) fn node(&self) -> u32 {
@@ -56,9 +56,19 @@ impl Link {
 
     pub(crate) fn publish_all(&mut self, _frame: &Bytes, _except: Option<ChannelId>) {}
 
-    pub(crate) fn publish_group(&mut self, _name: &str, _frame: &Bytes, _except: Option<ChannelId>) {}
+    pub(crate) fn publish_group(
+        &mut self,
+        _name: &str,
+        _frame: &Bytes,
+        _except: Option<ChannelId>,
+    ) {
+    }
 
-    pub(crate) fn publish_to(&mut self, _id: ChannelId, _frame: &Bytes) -> Option<Result<(), SendError>> {
+    pub(crate) fn publish_to(
+        &mut self,
+        _id: ChannelId,
+        _frame: &Bytes,
+    ) -> Option<Result<(), SendError>> {
         None
     }
 

@@ -281,11 +281,8 @@ impl<Ch: Channel> Core<Ch> {
         let mut remote = Vec::new();
         for id in ids {
             match self.slot_of(id) {
-                Some(slot) => {
-                    if self.push(slot, frame.clone()).is_ok() {
-                        sent += 1;
-                    }
-                }
+                Some(slot) if self.push(slot, frame.clone()).is_ok() => sent += 1,
+                Some(_) => {}
                 None if self.cluster.is_remote(id) => remote.push(id),
                 None => {}
             }

@@ -118,10 +118,7 @@ pub(super) async fn join(
     })
 }
 
-async fn connect(
-    client: &redis::Client,
-    limit: Duration,
-) -> Result<MultiplexedConnection, String> {
+async fn connect(client: &redis::Client, limit: Duration) -> Result<MultiplexedConnection, String> {
     match timeout(limit, client.get_multiplexed_async_connection()).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(e.to_string()),
@@ -284,7 +281,10 @@ pub(super) async fn publisher(
             if let Some(frame) = &out.frame {
                 payload.extend_from_slice(frame);
             }
-            pipe.cmd("PUBLISH").arg(channel.as_str()).arg(payload).ignore();
+            pipe.cmd("PUBLISH")
+                .arg(channel.as_str())
+                .arg(payload)
+                .ignore();
         }
         let n = pipe.len() as u64;
         match timeout(PUBLISH_TIMEOUT, pipe.query_async::<()>(c)).await {

@@ -448,7 +448,11 @@ impl Link {
 
     /// A frame for one channel of another node: `None` for an id of this node (or a server
     /// that is not a cluster node), `Err` when its node is not known to be alive.
-    pub(crate) fn publish_to(&mut self, id: ChannelId, frame: &Bytes) -> Option<Result<(), SendError>> {
+    pub(crate) fn publish_to(
+        &mut self,
+        id: ChannelId,
+        frame: &Bytes,
+    ) -> Option<Result<(), SendError>> {
         let a = self.active.as_mut()?;
         let node = id.node();
         if node == a.origin.node {

@@ -311,7 +311,10 @@ mod tests {
     fn every_kind_round_trips() {
         let id = ChannelId::new(7 << 32 | 3);
         let msg = decode(&with_frame(all(ORIGIN, Some(id)), b"hi")).unwrap();
-        assert_eq!((msg.origin.node, msg.origin.nonce, msg.origin.codec), (7, 0xdead_beef, 1));
+        assert_eq!(
+            (msg.origin.node, msg.origin.nonce, msg.origin.codec),
+            (7, 0xdead_beef, 1)
+        );
         match msg.body {
             Body::All { except, frame: f } => {
                 assert_eq!(except, Some(id));
@@ -319,8 +322,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match decode(&with_frame(group(ORIGIN, "room", None), b"x")).unwrap().body {
-            Body::Group { name, except, frame: f } => {
+        match decode(&with_frame(group(ORIGIN, "room", None), b"x"))
+            .unwrap()
+            .body
+        {
+            Body::Group {
+                name,
+                except,
+                frame: f,
+            } => {
                 assert_eq!((name.as_str(), except), ("room", None));
                 assert_eq!(&f[..], &frame(b"x")[..]);
             }
@@ -331,18 +341,30 @@ mod tests {
             Body::Direct { ids: got, .. } => assert_eq!(got, ids),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decode(&joined(ORIGIN, id, "r")).unwrap().body, Body::Joined(i, n) if i == id && n == "r"));
-        assert!(matches!(decode(&left(ORIGIN, id, "r")).unwrap().body, Body::Left(i, n) if i == id && n == "r"));
+        assert!(
+            matches!(decode(&joined(ORIGIN, id, "r")).unwrap().body, Body::Joined(i, n) if i == id && n == "r")
+        );
+        assert!(
+            matches!(decode(&left(ORIGIN, id, "r")).unwrap().body, Body::Left(i, n) if i == id && n == "r")
+        );
         assert!(matches!(decode(&left_all(ORIGIN, id)).unwrap().body, Body::LeftAll(i) if i == id));
-        match decode(&snapshot(ORIGIN, [(id, "a"), (id, "b")])).unwrap().body {
-            Body::Snapshot(entries) => assert_eq!(
-                entries,
-                [(id, "a".to_owned()), (id, "b".to_owned())]
-            ),
+        match decode(&snapshot(ORIGIN, [(id, "a"), (id, "b")]))
+            .unwrap()
+            .body
+        {
+            Body::Snapshot(entries) => {
+                assert_eq!(entries, [(id, "a".to_owned()), (id, "b".to_owned())])
+            }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decode(&heartbeat(ORIGIN)).unwrap().body, Body::Heartbeat));
-        assert!(matches!(decode(&sync(ORIGIN, 3)).unwrap().body, Body::Sync(3)));
+        assert!(matches!(
+            decode(&heartbeat(ORIGIN)).unwrap().body,
+            Body::Heartbeat
+        ));
+        assert!(matches!(
+            decode(&sync(ORIGIN, 3)).unwrap().body,
+            Body::Sync(3)
+        ));
         assert!(matches!(decode(&bye(ORIGIN)).unwrap().body, Body::Bye));
     }
 
