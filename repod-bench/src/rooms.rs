@@ -656,7 +656,9 @@ struct RedisProcess {
 
 impl RedisProcess {
     async fn start() -> io::Result<RedisProcess> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -751,9 +753,15 @@ pub async fn run_cluster(serve: ServeConfig, plan: RoomsPlan) -> io::Result<Clus
     }
     let pids = [a.pid()?, b.pid()?, redis.child.id().unwrap_or(0)];
     sleep_until_ns(t0).await;
-    let before: Vec<f64> = pids.iter().map(|&p| cpu_seconds(p)).collect::<io::Result<_>>()?;
+    let before: Vec<f64> = pids
+        .iter()
+        .map(|&p| cpu_seconds(p))
+        .collect::<io::Result<_>>()?;
     sleep_until_ns(t1).await;
-    let after: Vec<f64> = pids.iter().map(|&p| cpu_seconds(p)).collect::<io::Result<_>>()?;
+    let after: Vec<f64> = pids
+        .iter()
+        .map(|&p| cpu_seconds(p))
+        .collect::<io::Result<_>>()?;
     let secs = plan.window.as_secs_f64();
     let mut hists = [Histogram::new(), Histogram::new()];
     let mut misrouted = 0;
