@@ -34,6 +34,8 @@
     doc = "16. Browser players (`docs/browser.md`, built with the `websocket` feature): WebSocket next to TCP."
 )]
 //! 17. [Operating](operating): metrics, logs, limits, what to alert on.
+//! 18. [Scaling out](scaling): several nodes sharing rooms, broadcasts and direct sends over
+//!     Redis (the `cluster` feature): how, ordering, failures, what is lost.
 //!
 //! # How the runtime is layered
 //!
@@ -102,3 +104,5 @@ pub mod reconnect {}
 pub mod browser {}
 #[doc = include_str!("../docs/operating.md")]
 pub mod operating {}
+#[doc = include_str!("../docs/scaling.md")]
+pub mod scaling {}

@@ -29,6 +29,7 @@ impl ServerProcess {
             echo,
             block_on,
             rooms,
+            cluster,
         } = cfg;
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
@@ -50,6 +51,9 @@ impl ServerProcess {
             if r.stagger {
                 cmd.arg("--stagger");
             }
+        }
+        if let Some(port) = cluster {
+            cmd.args(["--cluster-port", &port.to_string()]);
         }
         Self::spawn(cmd).await
     }

@@ -48,6 +48,8 @@ pub struct ServeConfig {
     pub block_on: bool,
     /// Serve the rooms workload: tick and send every room its state.
     pub rooms: Option<rooms::RoomsConfig>,
+    /// Join the repod cluster of the `redis-server` on this loopback port.
+    pub cluster: Option<u16>,
 }
 
 /// Where a server reports the address it listens on.
@@ -134,7 +136,8 @@ struct Cli {
     codec: String,
 
     /// Workloads to run, comma-separated: rtt, client-rtt, client-pump, throughput, echo,
-    /// fanout, memory, rooms, rpc.
+    /// fanout, memory, rooms, rpc; and rooms-cluster, which is not run unless named (it needs
+    /// `--features cluster` and `redis-server`).
     #[arg(
         long,
         value_delimiter = ',',
@@ -240,6 +243,9 @@ enum Cmd {
         size: usize,
         #[arg(long)]
         stagger: bool,
+        /// Join the cluster of the Redis on this loopback port (repod only).
+        #[arg(long)]
+        cluster_port: Option<u16>,
     },
     /// Runs the `rpc` workload's server, repod's or tarpc's (used by the bench itself).
     #[command(hide = true)]
@@ -296,6 +302,7 @@ fn main() {
             hz,
             size,
             stagger,
+            cluster_port,
         }) => serve(
             imp,
             ServeConfig {
@@ -308,6 +315,7 @@ fn main() {
                     size,
                     stagger,
                 }),
+                cluster: cluster_port,
             },
         ),
         Some(Cmd::RoomsClient {
@@ -430,6 +438,7 @@ impl Plan {
             echo,
             block_on: self.block_on,
             rooms: None,
+            cluster: None,
         }
     }
 }
@@ -625,6 +634,9 @@ async fn bench(cli: &Cli) -> io::Result<()> {
         return Err(io::Error::other(
             "--tls needs the `tls` feature: cargo run --release -p repod-bench --features tls -- --tls",
         ));
+    }
+    if wants("rooms-cluster") {
+        rooms_cluster_workload(plan).await?;
     }
     if wants("memory") {
         let mut t = Table::new("Memory: server RSS per idle connection", report::bytes);
@@ -868,6 +880,31 @@ async fn rooms_workload(plan: &Plan, modes: &[String]) -> io::Result<()> {
     Ok(())
 }
 
+/// The rooms workload on one repod node, then split over two nodes of a cluster, same run.
+async fn rooms_cluster_workload(plan: &Plan) -> io::Result<()> {
+    let p = plan.rooms;
+    for &codec in &plan.codecs {
+        let serve = ServeConfig {
+            rooms: Some(p.server),
+            ..plan.serve(codec, false)
+        };
+        let single = rooms::run(&repod_impl::Repod, serve, p).await?;
+        let split = rooms::run_cluster(serve, p).await?;
+        let title = format!(
+            "Rooms over two nodes ({}): {} clients in {} rooms, {} Hz, {}-byte states, {} client processes, {:.0} s window",
+            codec.name(),
+            p.clients,
+            p.server.rooms,
+            p.server.hz,
+            p.server.size,
+            p.procs.max(2),
+            p.window.as_secs_f64(),
+        );
+        rooms::print_cluster(&title, &single, &split);
+    }
+    Ok(())
+}
+
 /// Server RSS growth per connection after `n` idle connections were accepted and greeted.
 async fn memory(plan: &Plan, imp: Impl, codec: CodecKind, n: usize) -> io::Result<f64> {
     let server = ServerProcess::start(imp, plan.serve(codec, false)).await?;
@@ -901,6 +938,7 @@ mod tests {
             echo,
             block_on: false,
             rooms: None,
+            cluster: None,
         };
         tokio::spawn(imp.serve(cfg, ready));
         addr.await.expect("server reports its address")
@@ -977,6 +1015,7 @@ mod tests {
                             size: 300,
                             stagger,
                         }),
+                        cluster: None,
                     };
                     let server = tokio::spawn(imp.serve(cfg, ready));
                     let addr = addr.await.unwrap();

@@ -110,6 +110,16 @@ pub async fn serve_on(cfg: ServeConfig, ready: Ready, ws: bool) -> io::Result<()
     if ws {
         builder = builder.listen_ws("127.0.0.1:0");
     }
+    if let Some(port) = cfg.cluster {
+        #[cfg(feature = "cluster")]
+        {
+            builder = builder.cluster(format!("redis://127.0.0.1:{port}"));
+        }
+        #[cfg(not(feature = "cluster"))]
+        return Err(io::Error::other(format!(
+            "cluster on port {port}: repod-bench was built without the `cluster` feature"
+        )));
+    }
     let server = builder
         .bind("127.0.0.1:0")
         .await

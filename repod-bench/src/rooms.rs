@@ -648,6 +648,224 @@ pub async fn run(imp: Impl, serve: ServeConfig, plan: RoomsPlan) -> io::Result<R
     })
 }
 
+/// A `redis-server` of the bench's own on a free loopback port, killed on drop.
+struct RedisProcess {
+    child: Child,
+    port: u16,
+}
+
+impl RedisProcess {
+    async fn start() -> io::Result<RedisProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| io::Error::other(format!("cannot run redis-server: {e}")))?;
+        for _ in 0..500 {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                use tokio::io::AsyncReadExt;
+                let mut answer = [0u8; 7];
+                if s.write_all(b"PING\r\n").await.is_ok()
+                    && s.read_exact(&mut answer).await.is_ok()
+                    && &answer == b"+PONG\r\n"
+                {
+                    return Ok(RedisProcess { child, port });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(io::Error::other("redis-server did not answer within 10 s"))
+    }
+}
+
+/// The figures of one run over two nodes: node A ticks every room; the clients are split
+/// between A (local deliveries) and B (every state crosses Redis).
+#[derive(Debug, Clone)]
+pub struct ClusterRoomsResult {
+    pub offered_per_s: f64,
+    /// Ticks/s node A achieved (room sends / rooms / window).
+    pub ticks_per_s: f64,
+    /// Deliveries/s to the clients of node A, which ticks.
+    pub local_per_s: f64,
+    /// Deliveries/s to the clients of node B: frames that crossed Redis.
+    pub cross_per_s: f64,
+    pub local: (f64, f64, f64),
+    pub cross: (f64, f64, f64),
+    pub fraction: f64,
+    pub cpu_a: f64,
+    pub cpu_b: f64,
+    pub cpu_redis: f64,
+    pub misrouted: u64,
+}
+
+/// One run of the workload over two repod nodes sharing a local `redis-server`.
+pub async fn run_cluster(serve: ServeConfig, plan: RoomsPlan) -> io::Result<ClusterRoomsResult> {
+    let codec = serve.codec;
+    let redis = RedisProcess::start().await?;
+    let repod: Impl = &crate::repod_impl::Repod;
+    let mut a = ServerProcess::start(
+        repod,
+        ServeConfig {
+            cluster: Some(redis.port),
+            ..serve
+        },
+    )
+    .await?;
+    let b = ServerProcess::start(
+        repod,
+        ServeConfig {
+            cluster: Some(redis.port),
+            rooms: None,
+            ..serve
+        },
+    )
+    .await?;
+    let procs = plan.procs.max(2).min(plan.clients.max(2));
+    let mut clients = Vec::with_capacity(procs);
+    for p in 0..procs {
+        let first = p * plan.clients / procs;
+        let last = (p + 1) * plan.clients / procs;
+        let addr = if p % 2 == 0 { a.addr } else { b.addr };
+        clients.push(ClientProcess::start(
+            addr,
+            codec,
+            first,
+            last - first,
+            plan.server.rooms,
+        )?);
+    }
+    for c in &mut clients {
+        c.expect("READY", Duration::from_secs(180)).await?;
+    }
+    let t0 = mono_ns() + plan.warmup.as_nanos() as u64;
+    let t1 = t0 + plan.window.as_nanos() as u64;
+    let deadline = t1 + plan.grace.as_nanos() as u64;
+    for c in &mut clients {
+        c.stdin
+            .write_all(format!("START {t0} {t1} {deadline}\n").as_bytes())
+            .await?;
+        c.stdin.flush().await?;
+    }
+    let pids = [a.pid()?, b.pid()?, redis.child.id().unwrap_or(0)];
+    sleep_until_ns(t0).await;
+    let before: Vec<f64> = pids
+        .iter()
+        .map(|&p| cpu_seconds(p))
+        .collect::<io::Result<_>>()?;
+    sleep_until_ns(t1).await;
+    let after: Vec<f64> = pids
+        .iter()
+        .map(|&p| cpu_seconds(p))
+        .collect::<io::Result<_>>()?;
+    let secs = plan.window.as_secs_f64();
+    let mut hists = [Histogram::new(), Histogram::new()];
+    let mut misrouted = 0;
+    for (p, c) in clients.iter_mut().enumerate() {
+        let rest = c
+            .expect("RESULT", plan.grace + Duration::from_secs(60))
+            .await?;
+        let mut parts = rest.splitn(3, ' ');
+        let m = parts.next().ok_or_else(|| io::Error::other("bad RESULT"))?;
+        let _after_open = parts.next();
+        let rest = parts.next().ok_or_else(|| io::Error::other("bad RESULT"))?;
+        misrouted += m.parse::<u64>().map_err(io::Error::other)?;
+        hists[p % 2]
+            .merge_line(rest)
+            .ok_or_else(|| io::Error::other("bad histogram in RESULT"))?;
+    }
+    let answer = a.query(&format!("OFFERED {t0} {t1}")).await?;
+    let (offered, sends) = answer
+        .strip_prefix("OFFERED ")
+        .and_then(|r| r.split_once(' '))
+        .and_then(|(d, s)| Some((d.parse::<u64>().ok()?, s.parse::<u64>().ok()?)))
+        .ok_or_else(|| io::Error::other(format!("node A said {answer:?}")))?;
+    a.stop().await?;
+    b.stop().await?;
+    for mut c in clients {
+        let _ = tokio::time::timeout(Duration::from_secs(5), c.child.wait()).await;
+    }
+    drop(redis);
+    let figures = |h: &Histogram| (h.percentile_us(50.0), h.percentile_us(99.0), h.max_us());
+    let delivered = hists[0].count() + hists[1].count();
+    Ok(ClusterRoomsResult {
+        offered_per_s: offered as f64 / secs,
+        ticks_per_s: sends as f64 / f64::from(plan.server.rooms.max(1)) / secs,
+        local_per_s: hists[0].count() as f64 / secs,
+        cross_per_s: hists[1].count() as f64 / secs,
+        local: figures(&hists[0]),
+        cross: figures(&hists[1]),
+        fraction: if offered == 0 {
+            0.0
+        } else {
+            delivered as f64 / offered as f64
+        },
+        cpu_a: (after[0] - before[0]) / secs,
+        cpu_b: (after[1] - before[1]) / secs,
+        cpu_redis: (after[2] - before[2]) / secs,
+        misrouted,
+    })
+}
+
+/// Prints the single node and the two-node split side by side.
+pub fn print_cluster(title: &str, single: &RoomsResult, split: &ClusterRoomsResult) {
+    println!("### {title}\n");
+    println!("| figure | one node | two nodes |");
+    println!("|---|---:|---:|");
+    let rate = crate::report::rate;
+    println!(
+        "| offered deliveries/s | {} | {} |",
+        rate(single.offered_per_s),
+        rate(split.offered_per_s)
+    );
+    println!(
+        "| ticks/s achieved | {:.1} | {:.1} |",
+        single.ticks_per_s, split.ticks_per_s
+    );
+    println!(
+        "| delivered/s, local (clients of the ticking node) | {} | {} |",
+        rate(single.delivered_per_s),
+        rate(split.local_per_s)
+    );
+    println!(
+        "| delivered/s, cross-node (clients of the other node) | n/a | {} |",
+        rate(split.cross_per_s)
+    );
+    println!(
+        "| fraction delivered | {:.4} | {:.4} |",
+        single.fraction(),
+        split.fraction
+    );
+    for (label, one, local, cross) in [
+        ("p50", single.p50_us, split.local.0, split.cross.0),
+        ("p99", single.p99_us, split.local.1, split.cross.1),
+        ("max", single.max_us, split.local.2, split.cross.2),
+    ] {
+        println!(
+            "| tick-to-delivery {label}, local | {} | {} |",
+            ms(one),
+            ms(local)
+        );
+        println!(
+            "| tick-to-delivery {label}, cross-node (added vs one node) | n/a | {} (+{}) |",
+            ms(cross),
+            ms(cross - one)
+        );
+    }
+    println!(
+        "| server CPU (cores) | {:.2} | A {:.2}, B {:.2}, redis {:.2} |",
+        single.server_cpu, split.cpu_a, split.cpu_b, split.cpu_redis
+    );
+    println!(
+        "\nStates received for another room: one node {}, two nodes {}.\n",
+        single.misrouted, split.misrouted
+    );
+}
+
 /// Prints one codec's figures as a Markdown table: a row per figure, a column per
 /// implementation.
 pub fn print(title: &str, results: &[(&'static str, RoomsResult)]) {

@@ -141,15 +141,17 @@ pub(crate) fn auth_refused() {
 
 /// A message was published to the other nodes of a cluster.
 #[inline]
-#[allow(dead_code)] // called by the cluster transport
-pub(crate) fn cluster_published() {
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))] // called by the cluster transport
+pub(crate) fn cluster_published(n: u64) {
     #[cfg(feature = "metrics")]
-    counter!(names::CLUSTER_PUBLISHED).increment(1);
+    counter!(names::CLUSTER_PUBLISHED).increment(n);
+    #[cfg(not(feature = "metrics"))]
+    let _ = n;
 }
 
 /// A message arrived from another node of a cluster.
 #[inline]
-#[allow(dead_code)] // called by the cluster transport
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))] // called by the cluster transport
 pub(crate) fn cluster_received() {
     #[cfg(feature = "metrics")]
     counter!(names::CLUSTER_RECEIVED).increment(1);
@@ -158,10 +160,12 @@ pub(crate) fn cluster_received() {
 /// A cluster message was dropped. `reason` must come from a small fixed set of names (such as
 /// `"queue_full"` or `"disconnected"`), never from data.
 #[inline]
-#[allow(dead_code)] // called by the cluster transport
-pub(crate) fn cluster_dropped(reason: &'static str) {
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))] // called by the cluster transport
+pub(crate) fn cluster_dropped(reason: &'static str, n: u64) {
     #[cfg(feature = "metrics")]
-    counter!(names::CLUSTER_DROPPED, "reason" => reason).increment(1);
+    counter!(names::CLUSTER_DROPPED, "reason" => reason).increment(n);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (reason, n);
 }
 
 /// A pair of counters for one action: messages and bytes.
@@ -566,10 +570,10 @@ mod tests {
             refused(false);
             refused(true);
             rate_limited(false);
-            cluster_published();
-            cluster_published();
+            cluster_published(1);
+            cluster_published(1);
             cluster_received();
-            cluster_dropped("queue_full");
+            cluster_dropped("queue_full", 1);
         });
         has(
             &text,

@@ -143,6 +143,7 @@ pub struct ServerBuilder<Ch: Channel> {
     pub(crate) main_tls: Option<crate::tls::TlsServerConfig>,
     #[cfg(feature = "websocket")]
     pub(crate) ws_options: crate::connection::ws::WsOptions,
+    pub(crate) cluster: super::cluster::Setup,
 }
 
 impl<Ch: Channel> fmt::Debug for ServerBuilder<Ch> {
@@ -171,6 +172,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             main_tls: None,
             #[cfg(feature = "websocket")]
             ws_options: Default::default(),
+            cluster: Default::default(),
         }
     }
 
@@ -547,13 +549,37 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         self
     }
 
+    /// Makes this server one node of a cluster sharing a Redis (a URL such as
+    /// `"redis://127.0.0.1:6379"`, or a [`ClusterConfig`](super::ClusterConfig)); needs the
+    /// cargo feature `cluster`. The default is a lone server, which needs no broker.
+    ///
+    /// Then `send_to_all`, group sends and sends to a [`ChannelId`](super::ChannelId) reach
+    /// the channels of every node; group membership queries (`group_members`, `group_len`,
+    /// `is_in_group`, ...) see every node's channels; channel ids carry the node's number, so
+    /// they are unique across nodes. A frame crosses to the other nodes as the bytes already
+    /// encoded, once per send. Every node must use the same codec: a server whose codec
+    /// differs from the cluster's fails to start with [`ServerError::Cluster`].
+    ///
+    /// Delivery to other nodes is at most once, and never makes a handler wait: sends go
+    /// through a bounded queue to a publisher task, and are dropped (and counted) when it is
+    /// full or Redis is unreachable. Messages from one node reach every other node in the
+    /// order that node sent them. Binding (or `launch`, or `start_background`) joins the
+    /// cluster first and fails if Redis cannot be reached then; later outages are survived by
+    /// reconnecting. The "Scaling out" chapter of the guide has the full semantics.
+    #[cfg(feature = "cluster")]
+    pub fn cluster(mut self, config: impl Into<super::ClusterConfig>) -> Self {
+        self.cluster.configure(config.into());
+        self
+    }
+
     /// Binds a listener to `addr` (port 0 picks a free port), and those added with
     /// `listen_*` methods, and builds the server; call [`Server::run`] to serve. Must be
     /// called inside a tokio runtime.
     pub async fn bind(
-        self,
+        mut self,
         addr: impl tokio::net::ToSocketAddrs + fmt::Display,
     ) -> Result<Server<Ch>, ServerError> {
+        self.cluster.prepare(self.config.codec).await?;
         let main = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|source| ServerError::Bind {
@@ -614,7 +640,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
     ///     .expect("server failed");
     /// ```
     pub fn launch_with(
-        self,
+        mut self,
         addr: impl std::net::ToSocketAddrs + fmt::Display,
         on_start: impl FnOnce(ServerHandle<Ch>),
     ) -> Result<(), ServerError> {
@@ -627,6 +653,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         runtime.block_on(async move {
             // Before anything is announced: a signal sent once `on_start` ran is never lost.
             let stop = ShutdownSignal::new().map_err(ServerError::Runtime)?;
+            self.cluster.prepare(self.config.codec).await?;
             let listeners = listen::to_tokio(listeners)?;
             let server = Server::from_listeners(self, listeners)?;
             tracing::info!(target: "repod::server", addr = %server.local_addr(), "serving; SIGINT (Ctrl+C) or SIGTERM stops");
@@ -640,7 +667,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
     /// [`local_addr`](BackgroundServer::local_addr) like any client. Dropping the returned
     /// [`BackgroundServer`] shuts the server down and waits for it.
     pub fn start_background(
-        self,
+        mut self,
         addr: impl std::net::ToSocketAddrs + fmt::Display,
     ) -> Result<BackgroundServer<Ch>, ServerError> {
         let listeners = listen::bind_std(&self.listen_specs(&addr))?;
@@ -650,6 +677,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
             .thread_name("repod-server")
             .build()
             .map_err(ServerError::Runtime)?;
+        runtime.block_on(self.cluster.prepare(self.config.codec))?;
         let server = {
             let _guard = runtime.enter();
             let listeners = listen::to_tokio(listeners)?;
@@ -664,7 +692,10 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         Ok(BackgroundServer::new(local_addr, handle, thread))
     }
 
-    pub(crate) fn into_hub(self, handle: ServerHandle<Ch>) -> (Hub<Ch>, ServerConfig, Tick<Ch>) {
+    pub(crate) fn into_hub(
+        self,
+        handle: ServerHandle<Ch>,
+    ) -> (Hub<Ch>, ServerConfig, Tick<Ch>, super::cluster::Io) {
         let ServerBuilder {
             config,
             state,
@@ -678,6 +709,7 @@ impl<Ch: Channel> ServerBuilder<Ch> {
                 main_tls: _,
             #[cfg(feature = "websocket")]
                 ws_options: _,
+            cluster,
         } = self;
         let mut hub = Hub::with_handle(
             HubConfig {
@@ -697,6 +729,8 @@ impl<Ch: Channel> ServerBuilder<Ch> {
         if let Some(resume) = config.resume {
             hub.enable_sessions(resume);
         }
-        (hub, config, tick)
+        let (link, io) = cluster.start(config.codec);
+        hub.set_cluster(link);
+        (hub, config, tick, io)
     }
 }

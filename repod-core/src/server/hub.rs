@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::auth::Identity;
 use super::channel::Channel;
+use super::cluster::Link;
 use super::groups::Groups;
 use super::reply::{QueuedReply, ReplyRoute};
 use super::session::{Resume, Session, Sessions};
@@ -47,6 +48,21 @@ use crate::session::{SessionAck, SessionReply, Token};
 /// assert_eq!(id.get(), 7);
 /// assert_eq!(id.to_string(), "#7");
 /// ```
+///
+/// A server that is one node of a cluster (see `ServerBuilder::cluster`, with the cargo feature
+/// `cluster`) puts its node number above the low 32 bits, so ids stay unique across nodes:
+/// the third connection of node 2 is `2 << 32 | 3`. Such ids still fit in 53 bits (a node
+/// number is below 2^21), so they survive a trip through a JSON number or a Python float, and
+/// they display with the node number first:
+///
+/// ```
+/// use repod_core::ChannelId;
+///
+/// let id = ChannelId::new(2 << 32 | 3);
+/// assert_eq!(id.node(), 2);
+/// assert_eq!(id.to_string(), "#2:3");
+/// assert_eq!(ChannelId::new(3).node(), 0);
+/// ```
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -64,6 +80,17 @@ impl ChannelId {
     pub const fn get(self) -> u64 {
         self.0
     }
+
+    /// The number of the cluster node that holds this channel: the bits above the low 32;
+    /// 0 on a server that is not part of a cluster.
+    pub const fn node(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    /// The id without its node number: the connection's number on its own node.
+    const fn local(self) -> u64 {
+        self.0 & 0xffff_ffff
+    }
 }
 
 impl From<ChannelId> for u64 {
@@ -74,7 +101,10 @@ impl From<ChannelId> for u64 {
 
 impl fmt::Display for ChannelId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
+        match self.node() {
+            0 => write!(f, "#{}", self.0),
+            node => write!(f, "#{node}:{}", self.local()),
+        }
     }
 }
 
@@ -142,6 +172,8 @@ pub(crate) struct Core<Ch: Channel> {
     sessions: Option<Sessions>,
     /// Counters of what is sent, by action.
     sent: crate::observe::Sent,
+    /// The other nodes of a cluster; inert on a server that is not a cluster node.
+    cluster: Link,
 }
 
 /// Marks a slot for closing (once; the first reason wins).
@@ -250,7 +282,20 @@ impl<Ch: Channel> Core<Ch> {
         self.index.get(&id).copied()
     }
 
+    /// Queues a frame to a channel of this node, or of another node of the cluster.
     fn send_frame_to(&mut self, id: ChannelId, frame: Bytes) -> Result<(), SendError> {
+        match self.slot_of(id) {
+            Some(slot) => self.push_counted(slot, frame),
+            None => match self.cluster.publish_to(id, &frame) {
+                Some(sent) => sent,
+                None => Err(SendError::NoSuchChannel(id.0)),
+            },
+        }
+    }
+
+    /// Queues a frame to a channel of this node only.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    fn send_local(&mut self, id: ChannelId, frame: Bytes) -> Result<(), SendError> {
         match self.slot_of(id) {
             Some(slot) => self.push_counted(slot, frame),
             None => Err(SendError::NoSuchChannel(id.0)),
@@ -263,15 +308,31 @@ impl<Ch: Channel> Core<Ch> {
         frame: &Bytes,
     ) -> usize {
         let mut sent = 0;
+        let mut remote = Vec::new();
         for id in ids {
-            if self.send_frame_to(id, frame.clone()).is_ok() {
-                sent += 1;
+            match self.slot_of(id) {
+                Some(slot) if self.push(slot, frame.clone()).is_ok() => sent += 1,
+                Some(_) => {}
+                None if self.cluster.is_remote(id) => remote.push(id),
+                None => {}
             }
+        }
+        if !remote.is_empty() {
+            sent += self.cluster.publish_to_many(remote, frame);
         }
         sent
     }
 
+    /// Queues a frame to every channel (but the slot `except`) of this node, and publishes it
+    /// to the other nodes of the cluster.
     fn broadcast_frame(&mut self, frame: &Bytes, except: Option<usize>) -> usize {
+        let sent = self.broadcast_local(frame, except);
+        let except = except.and_then(|slot| self.slots[slot].as_ref().map(|s| s.info.id));
+        self.cluster.publish_all(frame, except);
+        sent
+    }
+
+    fn broadcast_local(&mut self, frame: &Bytes, except: Option<usize>) -> usize {
         let mut sent = 0;
         for slot in 0..self.slots.len() {
             if Some(slot) != except
@@ -285,8 +346,17 @@ impl<Ch: Channel> Core<Ch> {
         sent
     }
 
-    /// Queues a frame to every member of a group but `except`: one push per member.
-    fn group_frame(&mut self, name: &str, frame: &Bytes, except: Option<usize>) -> usize {
+    /// Queues a frame to every member of a group but `except`: one push per member of this
+    /// node, and one message to the other nodes of the cluster.
+    fn group_frame(&mut self, name: &str, frame: &Bytes, except: Option<ChannelId>) -> usize {
+        let except_slot = except.and_then(|id| self.slot_of(id));
+        let sent = self.group_local(name, frame, except_slot);
+        self.cluster.publish_group(name, frame, except);
+        sent
+    }
+
+    /// Queues a frame to every member of a group on this node but `except`.
+    fn group_local(&mut self, name: &str, frame: &Bytes, except: Option<usize>) -> usize {
         let Core {
             slots,
             closing,
@@ -303,28 +373,66 @@ impl<Ch: Channel> Core<Ch> {
         sent
     }
 
+    /// Adds a slot to a group, and tells the cluster.
+    fn join_slot(&mut self, slot: usize, name: &str) -> bool {
+        let joined = self.groups.join(slot, name);
+        if joined {
+            if let Some(s) = self.slots[slot].as_ref() {
+                self.cluster.joined(s.info.id, name);
+            }
+        }
+        joined
+    }
+
+    /// Removes a slot from a group, and tells the cluster.
+    fn leave_slot(&mut self, slot: usize, name: &str) -> bool {
+        let left = self.groups.leave(slot, name);
+        if left {
+            if let Some(s) = self.slots[slot].as_ref() {
+                self.cluster.left(s.info.id, name);
+            }
+        }
+        left
+    }
+
+    /// Removes a slot from all its groups, and tells the cluster.
+    fn leave_all_slot(&mut self, slot: usize) -> usize {
+        let left = self.groups.leave_all(slot);
+        if left > 0 {
+            if let Some(s) = self.slots[slot].as_ref() {
+                self.cluster.left_all(s.info.id);
+            }
+        }
+        left
+    }
+
     fn join(&mut self, id: ChannelId, name: &str) -> bool {
         match self.slot_of(id) {
-            Some(slot) => self.groups.join(slot, name),
+            Some(slot) => self.join_slot(slot, name),
             None => false,
         }
     }
 
     fn leave(&mut self, id: ChannelId, name: &str) -> bool {
         match self.slot_of(id) {
-            Some(slot) => self.groups.leave(slot, name),
+            Some(slot) => self.leave_slot(slot, name),
             None => false,
         }
     }
 
     fn in_group(&self, id: ChannelId, name: &str) -> bool {
-        self.slot_of(id)
-            .is_some_and(|slot| self.groups.contains(slot, name))
+        match self.slot_of(id) {
+            Some(slot) => self.groups.contains(slot, name),
+            None => self.cluster.remote_contains(id, name),
+        }
     }
 
     fn groups_of(&self, id: ChannelId) -> impl Iterator<Item = &str> + '_ {
         let slot = self.slot_of(id);
-        slot.into_iter().flat_map(|slot| self.groups.of_slot(slot))
+        let remote = slot.is_none().then(|| self.cluster.remote_groups_of(id));
+        slot.into_iter()
+            .flat_map(|slot| self.groups.of_slot(slot))
+            .chain(remote.into_iter().flatten())
     }
 
     fn group_ids(&self, name: &str) -> impl Iterator<Item = ChannelId> + '_ {
@@ -332,6 +440,49 @@ impl<Ch: Channel> Core<Ch> {
             .members(name)
             .iter()
             .filter_map(|&slot| self.slots[slot].as_ref().map(|s| s.info.id))
+            .chain(self.cluster.remote_members(name))
+    }
+
+    fn group_len(&self, name: &str) -> usize {
+        self.groups.members(name).len() + self.cluster.remote_len(name)
+    }
+
+    fn group_count(&self) -> usize {
+        let remote_only = self
+            .cluster
+            .remote_groups()
+            .filter(|(name, _)| self.groups.members(name).is_empty())
+            .count();
+        self.groups.len() + remote_only
+    }
+
+    fn group_sizes(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        let remote_only = self
+            .cluster
+            .remote_groups()
+            .filter(|(name, _)| self.groups.members(name).is_empty());
+        self.groups
+            .iter()
+            .map(|(name, len)| (name, len + self.cluster.remote_len(name)))
+            .chain(remote_only)
+    }
+
+    /// Every membership of this node's channels, for the cluster's snapshot.
+    #[cfg(feature = "cluster")]
+    fn publish_snapshot(&mut self) {
+        let Core {
+            slots,
+            groups,
+            cluster,
+            ..
+        } = self;
+        let groups: &Groups = groups;
+        let entries = slots.iter().enumerate().flat_map(|(slot, s)| {
+            let id = s.as_ref().map(|s| s.info.id);
+            id.into_iter()
+                .flat_map(move |id| groups.of_slot(slot).map(move |name| (id, name)))
+        });
+        cluster.publish_snapshot(entries);
     }
 
     fn group_peers(&self, name: &str) -> impl Iterator<Item = Peer<'_, Ch>> + '_ {
@@ -486,9 +637,8 @@ macro_rules! shared_context_methods {
             except: ChannelId,
             msg: &M,
         ) -> usize {
-            let except = self.core.slot_of(except);
             match self.core.encode(msg) {
-                Some(frame) => self.core.group_frame(name, &frame, except),
+                Some(frame) => self.core.group_frame(name, &frame, Some(except)),
                 None => 0,
             }
         }
@@ -536,17 +686,17 @@ macro_rules! shared_context_methods {
 
         /// How many members a group has (0 for a group that does not exist).
         pub fn group_len(&self, name: &str) -> usize {
-            self.core.groups.members(name).len()
+            self.core.group_len(name)
         }
 
         /// How many groups exist. A group exists while it has at least one member.
         pub fn group_count(&self) -> usize {
-            self.core.groups.len()
+            self.core.group_count()
         }
 
         /// Every group's name and size, in no particular order.
         pub fn groups(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
-            self.core.groups.iter()
+            self.core.group_sizes()
         }
 
         /// The connected channels (in a handler: all but the current one): id, address and value.
@@ -727,18 +877,18 @@ impl<Ch: Channel> Context<'_, Ch> {
     /// The channel leaves all its groups by itself when it closes, right after `on_close`
     /// has run, so `on_close` can still tell its groups goodbye.
     pub fn join(&mut self, name: &str) -> bool {
-        self.core.groups.join(self.slot, name)
+        self.core.join_slot(self.slot, name)
     }
 
     /// Leaves a group; a group left empty ceases to exist. Returns `false` if this channel
     /// was not a member.
     pub fn leave(&mut self, name: &str) -> bool {
-        self.core.groups.leave(self.slot, name)
+        self.core.leave_slot(self.slot, name)
     }
 
     /// Leaves every group this channel is in; returns how many.
     pub fn leave_all(&mut self) -> usize {
-        self.core.groups.leave_all(self.slot)
+        self.core.leave_all_slot(self.slot)
     }
 
     /// Whether this channel is a member of a group.
@@ -755,7 +905,7 @@ impl<Ch: Channel> Context<'_, Ch> {
     /// Returns how many channels it was queued to. This channel need not be a member.
     pub fn send_to_others_in_group<M: Message + ?Sized>(&mut self, name: &str, msg: &M) -> usize {
         match self.core.encode(msg) {
-            Some(frame) => self.core.group_frame(name, &frame, Some(self.slot)),
+            Some(frame) => self.core.group_frame(name, &frame, Some(self.info.id)),
             None => 0,
         }
     }
@@ -860,6 +1010,12 @@ impl<Ch: Channel> Context<'_, Ch> {
 }
 
 impl<Ch: Channel> ServerContext<'_, Ch> {
+    /// The other nodes this node believes alive.
+    #[cfg(feature = "cluster")]
+    pub(super) fn cluster_nodes(&self) -> Vec<u32> {
+        self.core.cluster.nodes()
+    }
+
     pub(super) fn queue_reply<T: Serialize + ?Sized>(
         &mut self,
         id: ChannelId,
@@ -901,6 +1057,8 @@ pub struct Hub<Ch: Channel> {
     core: Core<Ch>,
     /// Replies sent through reply tokens, waiting for the loop.
     replies: mpsc::UnboundedReceiver<QueuedReply>,
+    /// This node's number, shifted above the local part of channel ids (0 outside a cluster).
+    id_base: u64,
     next_id: u64,
     factory: Factory<Ch>,
     on_connect: Option<ConnectHook<Ch::State>>,
@@ -964,7 +1122,9 @@ impl<Ch: Channel> Hub<Ch> {
                 answered: None,
                 sessions: None,
                 sent: crate::observe::Sent::new(),
+                cluster: Link::default(),
             },
+            id_base: 0,
             next_id: 1,
             factory,
             on_connect: None,
@@ -1052,7 +1212,7 @@ impl<Ch: Channel> Hub<Ch> {
     /// Takes the next channel id, for a connection that gets its channel later (once
     /// authenticated) with [`connect_as`](Hub::connect_as).
     pub(crate) fn reserve_id(&mut self) -> ChannelId {
-        let id = ChannelId(self.next_id);
+        let id = ChannelId(self.id_base | self.next_id);
         self.next_id += 1;
         id
     }
@@ -1222,7 +1382,7 @@ impl<Ch: Channel> Hub<Ch> {
             };
             self.run(slot, |ch, ctx| ch.on_close(ctx, &reason));
             // After `on_close`, which may still want to tell its groups.
-            self.core.groups.leave_all(slot);
+            self.core.leave_all_slot(slot);
             let Some(s) = self.core.slots[slot].take() else {
                 continue;
             };
@@ -1296,7 +1456,6 @@ impl<Ch: Channel> Hub<Ch> {
         frame: &Bytes,
         except: Option<ChannelId>,
     ) -> usize {
-        let except = except.and_then(|id| self.core.slot_of(id));
         let sent = self.core.group_frame(name, frame, except);
         self.process_closing();
         sent
@@ -1341,6 +1500,55 @@ impl<Ch: Channel> Hub<Ch> {
         let slots: Vec<usize> = self.core.index.values().copied().collect();
         for slot in slots {
             self.core.mark_close(slot, CloseReason::Shutdown);
+        }
+        self.process_closing();
+        // The other nodes drop this one's channels at once, without waiting for its silence.
+        self.core.cluster.close();
+    }
+
+    /// Makes this hub a cluster node: ids carry its node number, sends reach the other nodes.
+    pub(crate) fn set_cluster(&mut self, link: Link) {
+        self.id_base = u64::from(link.node()) << 32;
+        self.core.cluster = link;
+    }
+
+    /// The cluster's counters, when this hub is a cluster node.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn cluster_counters(&self) -> Option<Arc<super::cluster::Counters>> {
+        self.core.cluster.counters()
+    }
+
+    /// This node's number (0 outside a cluster).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn cluster_node(&self) -> u32 {
+        (self.id_base >> 32) as u32
+    }
+
+    /// Handles what the cluster's tasks report: a message from another node is delivered to
+    /// this node's channels exactly as a local send would be (never published again).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn cluster_event(&mut self, event: super::cluster::Event) {
+        use super::cluster::Delivery;
+        match self.core.cluster.receive(event) {
+            Delivery::Nothing => return,
+            Delivery::All { frame, except } => {
+                let except = except.and_then(|id| self.core.slot_of(id));
+                self.core.broadcast_local(&frame, except);
+            }
+            Delivery::Group {
+                name,
+                frame,
+                except,
+            } => {
+                let except = except.and_then(|id| self.core.slot_of(id));
+                self.core.group_local(&name, &frame, except);
+            }
+            Delivery::Direct { ids, frame } => {
+                for id in ids {
+                    let _ = self.core.send_local(id, frame.clone());
+                }
+            }
+            Delivery::Snapshot => self.core.publish_snapshot(),
         }
         self.process_closing();
     }

@@ -28,6 +28,8 @@
 mod auth;
 mod builder;
 mod channel;
+#[cfg_attr(not(feature = "cluster"), path = "cluster_off.rs")]
+mod cluster;
 mod conn;
 mod groups;
 mod hub;
@@ -59,6 +61,10 @@ pub use self::builder::{
     DEFAULT_OUTBOUND_QUEUE_FRAMES, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TCP_KEEPALIVE,
 };
 pub use self::channel::Channel;
+#[cfg(feature = "cluster")]
+pub use self::cluster::{
+    ClusterConfig, ClusterStats, DEFAULT_CLUSTER_QUEUE, DEFAULT_HEARTBEAT, DEFAULT_NODE_TIMEOUT,
+};
 pub use self::hub::{ChannelId, Context, Hub, HubConfig, Peer, PeerInfo, ServerContext};
 pub use self::limits::{RateLimit, RatePolicy};
 pub use self::listen::Transport;
@@ -112,6 +118,11 @@ pub enum ServerError {
     /// (handler panics are caught and close only their channel).
     #[error("the server's dispatch loop panicked")]
     ThreadPanicked,
+    /// The server could not join its cluster: Redis unreachable, or the cluster uses another
+    /// codec (see [`ServerBuilder::cluster`]).
+    #[cfg(feature = "cluster")]
+    #[error("cannot join the cluster: {0}")]
+    Cluster(String),
 }
 
 pub(crate) type CallFn<Ch> = Box<dyn FnOnce(&mut ServerContext<'_, Ch>) + Send>;
@@ -140,6 +151,9 @@ struct Shared {
     local_addrs: Vec<(Transport, SocketAddr)>,
     codec: crate::codec::CodecKind,
     max_frame_len: usize,
+    /// This node's number and counters, on a cluster node.
+    #[cfg(feature = "cluster")]
+    cluster: std::sync::OnceLock<(u32, Arc<cluster::Counters>)>,
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -172,6 +186,7 @@ pub struct Server<Ch: Channel> {
     handle: ServerHandle<Ch>,
     commands: mpsc::Receiver<Command<Ch>>,
     auth: Option<Auth>,
+    cluster: cluster::Io,
 }
 
 impl<Ch: Channel> fmt::Debug for Server<Ch> {
@@ -234,7 +249,11 @@ impl<Ch: Channel> Server<Ch> {
         );
         #[cfg(feature = "websocket")]
         let ws_options = builder.ws_options.clone();
-        let (hub, config, tick) = builder.into_hub(handle.clone());
+        let (hub, config, tick, cluster) = builder.into_hub(handle.clone());
+        #[cfg(feature = "cluster")]
+        if let Some(counters) = hub.cluster_counters() {
+            let _ = handle.shared.cluster.set((hub.cluster_node(), counters));
+        }
         Ok(Server {
             listeners,
             #[cfg(feature = "websocket")]
@@ -245,6 +264,7 @@ impl<Ch: Channel> Server<Ch> {
             handle,
             commands,
             auth,
+            cluster,
         })
     }
 
@@ -310,6 +330,7 @@ impl<Ch: Channel> Server<Ch> {
             handle,
             mut commands,
             auth,
+            mut cluster,
         } = self;
         let shared = handle.shared.clone();
         drop(handle);
@@ -367,6 +388,7 @@ impl<Ch: Channel> Server<Ch> {
             .codec
             .encode(&ErrorMessage::new("server full"), config.max_frame_len)
             .ok();
+        cluster.start();
         tracing::debug!(target: "repod::server", addrs = ?shared.local_addrs, codec = %config.codec, "server running");
         crate::observe::describe();
         let mut sampler = crate::observe::Sampler::new();
@@ -394,6 +416,10 @@ impl<Ch: Channel> Server<Ch> {
                 Some(command) = commands.recv() => {
                     let _busy = timer.busy();
                     handle_command(&mut hub, command)
+                }
+                event = cluster.next(), if cluster.enabled() => {
+                    let _busy = timer.busy();
+                    hub.cluster_event(event)
                 }
                 (id, frame) = hub.next_reply() => {
                     let _busy = timer.busy();
@@ -518,6 +544,7 @@ impl<Ch: Channel> Server<Ch> {
         hub.flush_replies();
         hub.shutdown();
         hub.sample_metrics();
+        cluster.finish().await;
         shared.connections.store(0, Ordering::Relaxed);
         drop(writers_tx);
         let flushed = tokio::time::timeout(config.shutdown_timeout, writers.recv())
@@ -817,6 +844,8 @@ impl<Ch: Channel> ServerHandle<Ch> {
                 local_addrs,
                 codec,
                 max_frame_len,
+                #[cfg(feature = "cluster")]
+                cluster: std::sync::OnceLock::new(),
             }),
         };
         (handle, commands)
@@ -1021,6 +1050,30 @@ impl<Ch: Channel> ServerHandle<Ch> {
             peers
         })
         .await
+    }
+
+    /// This server's node number in its cluster (the high bits of its channel ids), `None`
+    /// on a server that is not a cluster node.
+    #[cfg(feature = "cluster")]
+    pub fn cluster_node(&self) -> Option<u32> {
+        self.shared.cluster.get().map(|(node, _)| *node)
+    }
+
+    /// What this cluster node has counted: messages published, received and dropped,
+    /// reconnections. `None` on a server that is not a cluster node.
+    #[cfg(feature = "cluster")]
+    pub fn cluster_stats(&self) -> Option<ClusterStats> {
+        self.shared
+            .cluster
+            .get()
+            .map(|(_, counters)| counters.snapshot())
+    }
+
+    /// The other nodes of the cluster this node has heard from within the node timeout, by
+    /// number, in order; empty on a server that is not a cluster node.
+    #[cfg(feature = "cluster")]
+    pub async fn cluster_nodes(&self) -> Result<Vec<u32>, ServerError> {
+        self.call(|ctx| ctx.cluster_nodes()).await
     }
 
     /// The number of connected channels, as of the loop's last event.
