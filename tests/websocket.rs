@@ -373,6 +373,16 @@ async fn broadcasts_reach_both_transports_and_bad_websocket_input_is_a_protocol_
             tcp.send(&Echo { n: 5 }).await;
             assert_eq!(tcp.expect::<Echo>().await, Echo { n: 5 });
 
+            // A peer whose connection ends without a close message: a peer close too, not a
+            // protocol error.
+            let dropped = WsPeer::connect(ws_addr, codec).await;
+            let dropped_id = said_id(&handle, 3).await;
+            drop(dropped.ws.into_inner());
+            eventually(|| {
+                records(&log).contains(&Record::Disconnect(dropped_id, CloseReason::PeerClosed))
+            })
+            .await;
+
             // A close from the peer ends its channel as a peer close.
             let ws_id = said_id(&handle, 2).await;
             ws.ws.close(None).await.unwrap();

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{header, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -168,7 +168,13 @@ where
                         max: self.max_frame_len,
                     }))
                 }
-                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => None,
+                // The peer closed its connection without a close message first: its end, as
+                // a TCP peer's end of stream is.
+                Err(
+                    WsError::ConnectionClosed
+                    | WsError::AlreadyClosed
+                    | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                ) => None,
                 Err(WsError::Io(error)) => Some(Err(FrameError::Io(error))),
                 Err(error) => Some(Err(FrameError::Protocol(error.to_string()))),
             };
