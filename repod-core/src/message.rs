@@ -60,7 +60,9 @@ builtin_unit!(
 );
 
 /// `{"action": "disconnected"}`: raised by the client, once, when the connection ends,
-/// whichever side closed it.
+/// whichever side closed it. A client that
+/// [reconnects](crate::client::ClientBuilder::reconnect) raises it for each connection it
+/// loses; the last one is the one nothing follows.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Disconnected {
     /// Why the connection ended, for people (e.g. "closed by peer").

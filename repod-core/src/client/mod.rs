@@ -26,6 +26,12 @@
 //! A failed connect yields `error` then `disconnected`, and never `socketConnect` or
 //! `connected`.
 //!
+//! A client that [reconnects](ClientBuilder::reconnect) raises `socketConnect`, `connected`
+//! and `disconnected` once per connection instead, and with
+//! [`resume`](ClientBuilder::resume) a `session` event
+//! ([`SessionStarted`](crate::SessionStarted)) before each `connected`, telling a resumed
+//! session from a new one; the guide's "Reconnecting and resuming" chapter has the details.
+//!
 //! # Threads and queues
 //!
 //! [`Client::connect`] returns at once: a background thread named `repod-client`, running
