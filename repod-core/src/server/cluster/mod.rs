@@ -568,7 +568,13 @@ impl Link {
                 a.publish(0, head, None, false);
                 Delivery::Snapshot
             }
-            Event::PublisherUp => Delivery::Snapshot,
+            Event::PublisherUp => {
+                // A request for snapshots made while the publisher was down was lost (the
+                // subscriber may have come back first): ask again now that it can go out.
+                let head = wire::sync(a.origin, 0);
+                a.publish(0, head, None, false);
+                Delivery::Snapshot
+            }
             Event::Remote(envelope) => {
                 let origin = envelope.origin;
                 if origin.codec != a.origin.codec {
